@@ -1,0 +1,43 @@
+"""Settings shared by every service, read from the environment (prefix ``GT_``).
+
+When ``GT_KAFKA_BOOTSTRAP_SERVERS`` / ``GT_DATABASE_URL`` are unset, the embedded stack
+(``eventcore.embedded``) supplies them; when they are set, nothing is started.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GT_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="Kafka bootstrap servers; unset means start the embedded broker."
+    )
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset means start the embedded PostgreSQL."
+    )
+    kafka_enable_idempotence: bool = Field(
+        default=True,
+        description="Idempotent producer. On for Apache Kafka; the embedded Tansu broker "
+        "rejects InitProducerId, so the embedded stack turns it off (the inbox keeps "
+        "effects exactly-once either way).",
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=1,
+        le=30_000,
+        description="Consumer fetch wait. Tansu does not answer a waiting fetch early, so "
+        "consumer latency follows this value; the embedded stack uses 10 ms.",
+    )
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions per topic created.")
+    topic_replication_factor: int = Field(default=1, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="Outbox relay polling fallback when no NOTIFY arrives."
+    )
+    consumer_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts on a transient error before dead-lettering."
+    )
