@@ -1,0 +1,123 @@
+"""Connection pools and migrations. Each service owns one PostgreSQL schema."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+CORE_MIGRATIONS = resources.files("eventcore") / "sql"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for codec in ("json", "jsonb"):
+        await conn.set_type_codec(
+            codec, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(
+    database_url: str, schema: str, *, min_size: int = 1, max_size: int = 10
+) -> asyncpg.Pool:
+    """A pool whose connections see only `schema` (then `public`)."""
+    _check_schema(schema)
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": f"{schema}, public", "application_name": schema},
+        init=_init_connection,
+    )
+    assert pool is not None
+    return pool
+
+
+def _check_schema(schema: str) -> None:
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"schema: {schema!r} is not a valid schema name")
+
+
+def _read_migrations(folders: Sequence[Path | resources.abc.Traversable]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for folder in folders:
+        files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+        found.extend((f"{folder.name}/{f.name}", f.read_text(encoding="utf-8")) for f in files)
+    return found
+
+
+async def migrate(
+    database_url: str,
+    schema: str,
+    folders: Sequence[Path | resources.abc.Traversable],
+    *,
+    source: str,
+) -> None:
+    """Create `schema`, apply the core tables and then the service's migrations, once each.
+
+    Runs under an advisory lock so that several instances starting together apply each file once.
+    """
+    _check_schema(schema)
+    conn = await asyncpg.connect(database_url)
+    try:
+        lock_key = int.from_bytes(hashlib.sha256(schema.encode()).digest()[:8], "big", signed=True)
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
+        try:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            await conn.execute(f"SET search_path TO {schema}, public")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name text PRIMARY KEY, checksum text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = {
+                r["name"]: r["checksum"]
+                for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")
+            }
+            for name, sql in _read_migrations([CORE_MIGRATIONS, *folders]):
+                checksum = hashlib.sha256(sql.encode()).hexdigest()
+                if name in applied:
+                    if applied[name] != checksum:
+                        log.warning("migration %s changed after it was applied", name)
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
+                        name,
+                        checksum,
+                    )
+                log.info("applied migration %s to schema %s", name, schema)
+            await conn.execute(
+                "INSERT INTO source_head (source, sequence, prev_hash, hash)"
+                " VALUES ($1, 0, $2, $2) ON CONFLICT (source) DO NOTHING",
+                source,
+                bytes(32),
+            )
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+    finally:
+        await conn.close()
+
+
+async def wait_for_database(database_url: str, *, attempts: int = 60, delay_s: float = 0.5) -> None:
+    """Bounded back-off until PostgreSQL accepts connections."""
+    for attempt in range(1, attempts + 1):
+        try:
+            conn = await asyncpg.connect(database_url, timeout=5)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(min(delay_s * attempt, 5.0))
+        else:
+            await conn.close()
+            return

@@ -1,0 +1,127 @@
+"""A service's running parts, opened and closed together: pool, store, producer, relay, broker.
+
+Built in each service's bootstrap and started in its lifespan; nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+
+from eventcore.consumer import Handler, IdempotentConsumer
+from eventcore.db import create_pool, migrate, wait_for_database
+from eventcore.deadletter import DeadLetters
+from eventcore.errors import describe
+from eventcore.messaging import make_producer
+from eventcore.relay import OutboxRelay
+from eventcore.settings import CoreSettings
+from eventcore.store import EventStore
+from eventcore.stream import subscribe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    consumer_name: str
+    topics: Sequence[str]
+    handlers: Mapping[str, Handler]
+
+
+@dataclass
+class ServiceRuntime:
+    source: str
+    schema: str
+    settings: CoreSettings
+    migrations: Sequence[Path | Traversable]
+    topics: Mapping[str, str]
+    subscriptions: Sequence[Subscription] = ()
+    pool_size: int = 10
+    pool: asyncpg.Pool | None = None
+    producer: AIOKafkaProducer | None = None
+    broker: KafkaBroker | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[IdempotentConsumer] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def store(self) -> EventStore:
+        return EventStore(self.source)
+
+    @property
+    def database_url(self) -> str:
+        if not self.settings.database_url:
+            raise RuntimeError("database_url: not set (start the embedded stack or set GT_DATABASE_URL)")
+        return self.settings.database_url
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if not self.settings.kafka_bootstrap_servers:
+            raise RuntimeError("kafka_bootstrap_servers: not set (set GT_KAFKA_BOOTSTRAP_SERVERS)")
+        return self.settings.kafka_bootstrap_servers
+
+    async def start(self, *, relay: bool = True, consume: bool = True) -> None:
+        await wait_for_database(self.database_url)
+        await migrate(self.database_url, self.schema, self.migrations, source=self.source)
+        self.pool = await create_pool(self.database_url, self.schema, max_size=self.pool_size)
+        self.producer = make_producer(self.settings, self.bootstrap_servers, f"{self.source}-producer")
+        await self.producer.start()
+        if relay:
+            self.relay = OutboxRelay(
+                database_url=self.database_url, pool=self.pool, store=self.store,
+                producer=self.producer, topics=self.topics,
+                batch_size=self.settings.relay_batch_size,
+                poll_interval_s=self.settings.relay_poll_interval_s,
+            )
+            self._spawn(self.relay.run(), "relay")
+        if consume and self.subscriptions:
+            await self._start_consumers()
+
+    async def _start_consumers(self) -> None:
+        assert self.pool is not None and self.producer is not None
+        self.broker = KafkaBroker(self.bootstrap_servers, client_id=f"{self.source}-consumer")
+        for sub in self.subscriptions:
+            consumer = IdempotentConsumer(
+                name=sub.consumer_name, pool=self.pool, handlers=sub.handlers,
+                dead_letters=DeadLetters(self.producer, sub.consumer_name),
+                max_attempts=self.settings.consumer_max_attempts,
+            )
+            self.consumers.append(consumer)
+            subscribe(self.broker, consumer, sub.topics, self.settings)
+        await self.broker.start()
+
+    def _spawn(self, coro: object, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=f"{self.source}-{name}")  # type: ignore[arg-type]
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+    async def stop(self) -> None:
+        if self.broker is not None:
+            await self.broker.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s stopped: %s", task.get_name(), describe(task.exception()))
+
+
+RuntimeFactory = Callable[[CoreSettings], ServiceRuntime]

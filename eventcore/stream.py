@@ -1,0 +1,35 @@
+"""Wiring an idempotent consumer onto a FastStream Kafka broker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from eventcore.consumer import IdempotentConsumer
+from eventcore.deadletter import IncomingMessage
+from eventcore.settings import CoreSettings
+
+
+def subscribe(
+    broker: KafkaBroker,
+    consumer: IdempotentConsumer,
+    topics: Sequence[str],
+    settings: CoreSettings,
+    *,
+    group_id: str | None = None,
+) -> None:
+    """Subscribe `consumer` to `topics` in its own consumer group (offsets committed after effects)."""
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id or consumer.name,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=f"{consumer.name}:{','.join(topics)}",
+    )
+    async def on_message(message: KafkaMessage) -> None:
+        await consumer.process(IncomingMessage.from_record(message.raw_message))

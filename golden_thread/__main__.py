@@ -1,0 +1,3 @@
+from golden_thread.cli import main
+
+main()

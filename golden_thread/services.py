@@ -1,0 +1,40 @@
+"""The deployable services by name, and how to serve one as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    build: Callable[[], FastAPI]
+    default_port: int
+
+
+def _intake() -> FastAPI:
+    from services.intake.bootstrap import build_app
+    from services.intake.config import IntakeSettings
+
+    return build_app(IntakeSettings())
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    "intake": ServiceSpec("intake", _intake, 8001),
+}
+
+
+def serve(name: str, host: str, port: int | None) -> None:
+    spec = SERVICES[name]
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    config = uvicorn.Config(
+        spec.build(), host=host, port=port or spec.default_port, log_level="warning",
+        access_log=False, lifespan="on",
+    )
+    asyncio.run(uvicorn.Server(config).serve())

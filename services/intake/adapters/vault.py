@@ -1,0 +1,124 @@
+"""The personal-data vault: one AES-256-GCM key per participant, wrapped by a master key.
+
+Quotes and contact details are sealed with the participant's key; erasing a participant destroys
+the key (crypto-shredding), so every copy of their sealed words, in events and tables alike,
+becomes unreadable while the event log itself stays intact and verifiable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from typing import Any
+
+import asyncpg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from contracts import Sealed
+
+ALG = "AES-256-GCM"
+
+
+class ParticipantErasedError(Exception):
+    def __init__(self, participant_id: str) -> None:
+        super().__init__("participant: this participant has been erased")
+        self.participant_id = participant_id
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def load_master_key(text: str) -> bytes:
+    key = _unb64(text.strip())
+    if len(key) != 32:
+        raise ValueError("vault_master_key: must be 32 bytes, base64url encoded")
+    return key
+
+
+def new_master_key() -> str:
+    return _b64(secrets.token_bytes(32))
+
+
+class Vault:
+    def __init__(self, master_key: bytes) -> None:
+        self._master = AESGCM(master_key)
+
+    async def create_key(self, conn: asyncpg.Connection, participant_id: str) -> None:
+        key_id = f"k_{secrets.token_hex(8)}"
+        nonce = os.urandom(12)
+        wrapped = nonce + self._master.encrypt(nonce, os.urandom(32), participant_id.encode())
+        await conn.execute(
+            "INSERT INTO participant_keys (participant_id, key_id, wrapped_key) VALUES ($1, $2, $3)",
+            participant_id,
+            key_id,
+            wrapped,
+        )
+
+    async def _key(self, conn: asyncpg.Connection, participant_id: str) -> tuple[str, AESGCM] | None:
+        row = await conn.fetchrow(
+            "SELECT key_id, wrapped_key FROM participant_keys WHERE participant_id = $1",
+            participant_id,
+        )
+        if row is None or row["wrapped_key"] is None:
+            return None
+        wrapped: bytes = row["wrapped_key"]
+        key = self._master.decrypt(wrapped[:12], wrapped[12:], participant_id.encode())
+        return row["key_id"], AESGCM(key)
+
+    async def seal(self, conn: asyncpg.Connection, participant_id: str, plaintext: str) -> Sealed:
+        found = await self._key(conn, participant_id)
+        if found is None:
+            raise ParticipantErasedError(participant_id)
+        key_id, aead = found
+        nonce = os.urandom(12)
+        aad = f"{participant_id}:{key_id}".encode()
+        ciphertext = aead.encrypt(nonce, plaintext.encode("utf-8"), aad)
+        return Sealed(key_id=key_id, alg=ALG, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
+
+    async def open(self, conn: asyncpg.Connection, participant_id: str, sealed: Sealed) -> str | None:
+        """The plaintext, or None when the participant's key has been destroyed."""
+        found = await self._key(conn, participant_id)
+        if found is None or found[0] != sealed.key_id:
+            return None
+        key_id, aead = found
+        aad = f"{participant_id}:{key_id}".encode()
+        plain = aead.decrypt(_unb64(sealed.nonce), _unb64(sealed.ciphertext), aad)
+        return plain.decode("utf-8")
+
+    async def store_contact(
+        self, conn: asyncpg.Connection, participant_id: str, contact: dict[str, Any]
+    ) -> None:
+        sealed = await self.seal(conn, participant_id, json.dumps(contact, ensure_ascii=False))
+        await conn.execute(
+            "INSERT INTO participant_contacts (participant_id, sealed) VALUES ($1, $2)"
+            " ON CONFLICT (participant_id) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()",
+            participant_id,
+            sealed.model_dump(mode="json"),
+        )
+
+    async def read_contact(
+        self, conn: asyncpg.Connection, participant_id: str
+    ) -> dict[str, Any] | None:
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM participant_contacts WHERE participant_id = $1", participant_id
+        )
+        if sealed is None:
+            return None
+        plain = await self.open(conn, participant_id, Sealed.model_validate(sealed))
+        return None if plain is None else dict(json.loads(plain))
+
+    async def destroy(self, conn: asyncpg.Connection, participant_id: str) -> None:
+        """Crypto-shred: drop the key and the sealed contact details."""
+        await conn.execute(
+            "UPDATE participant_keys SET wrapped_key = NULL, erased_at = now()"
+            " WHERE participant_id = $1",
+            participant_id,
+        )
+        await conn.execute("DELETE FROM participant_contacts WHERE participant_id = $1", participant_id)

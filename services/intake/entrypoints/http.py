@@ -1,0 +1,99 @@
+"""Intake's HTTP API (FastAPI; OpenAPI at /openapi.json, docs at /docs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from eventcore.http import correlation_id, problem_response
+from services.intake.domain.commands import ChangeConsent, EraseParticipant, LogConversation
+from services.intake.handlers import Accepted, Intake, Rejected, RequestContext
+from services.intake.views import ConversationFilter, get_conversation, list_conversations
+
+
+def _context(request: Request) -> RequestContext:
+    return RequestContext(correlation_id(request), request.headers.get("traceparent"))
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+def _accepted(result: Accepted, status: int) -> JSONResponse:
+    body = {"id": result.subject, "participant_id": result.participant_id,
+            "event_id": str(result.event_id), "sequence": result.sequence}
+    return JSONResponse(body, status_code=status)
+
+
+def _rejected(exc: Rejected) -> JSONResponse:
+    return problem_response(exc.status, "rejected", [(p.field, p.problem) for p in exc.problems])
+
+
+router = APIRouter()
+
+
+@router.post("/conversations", status_code=201, summary="Log a conversation",
+             responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}})
+async def post_conversation(cmd: LogConversation, request: Request) -> JSONResponse:
+    try:
+        return _accepted(await _intake(request).log_conversation(cmd, _context(request)), 201)
+    except Rejected as exc:
+        return _rejected(exc)
+
+
+@router.get("/conversations", summary="List conversations by category, place and date")
+async def get_conversations(
+    request: Request, filters: Annotated[ConversationFilter, Query()]
+) -> list[dict[str, Any]]:
+    intake = _intake(request)
+    async with intake.pool.acquire() as conn:
+        return await list_conversations(conn, filters)
+
+
+@router.get("/conversations/{conversation_id}", summary="One conversation, quotes opened",
+            responses={404: {}})
+async def get_one_conversation(conversation_id: UUID, request: Request) -> Any:
+    intake = _intake(request)
+    async with intake.pool.acquire() as conn:
+        found = await get_conversation(conn, intake.vault, conversation_id)
+    if found is None:
+        return problem_response(404, "not_found", [("conversation_id", "no such conversation")])
+    return found
+
+
+@router.post("/participants/{participant_id}/consent", summary="Change re-contact consent",
+             responses={404: {}, 409: {}, 422: {}})
+async def post_consent(participant_id: str, cmd: ChangeConsent, request: Request) -> JSONResponse:
+    try:
+        return _accepted(
+            await _intake(request).change_consent(participant_id, cmd, _context(request)), 200)
+    except Rejected as exc:
+        return _rejected(exc)
+
+
+@router.post("/participants/{participant_id}/erasure", summary="Erase a participant (forget)",
+             responses={404: {}, 409: {}})
+async def post_erasure(participant_id: str, cmd: EraseParticipant, request: Request) -> JSONResponse:
+    try:
+        return _accepted(
+            await _intake(request).erase_participant(participant_id, cmd, _context(request)), 200)
+    except Rejected as exc:
+        return _rejected(exc)
+
+
+@router.get("/categories", summary="Enquiry categories in use (versioned)")
+async def get_categories(request: Request) -> Any:
+    return _intake(request).categories.model_dump()
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def include_routes(app: FastAPI) -> None:
+    app.include_router(router)

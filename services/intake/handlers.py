@@ -1,0 +1,172 @@
+"""Intake use cases: log a conversation, change consent, erase a participant.
+
+Each is one transaction: vault rows, the new event (the store is the outbox) and the read models
+commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from contracts import (
+    ActorRole,
+    ConsentChanged,
+    ConsentChangedEvent,
+    ConversationLogged,
+    ConversationLoggedEvent,
+    ParticipantErased,
+    ParticipantErasedEvent,
+    new_event,
+)
+from eventcore.store import EventStore, RecordedEvent
+from services.intake.adapters.vault import Vault
+from services.intake.config import SOURCE
+from services.intake.domain.categories import CategorySet
+from services.intake.domain.commands import ChangeConsent, EraseParticipant, LogConversation
+from services.intake.domain.rules import RuleBroken, check_log_conversation
+from services.intake.projections import project
+
+
+class Rejected(Exception):
+    """The command breaks a rule; `status` is the HTTP status that says so."""
+
+    def __init__(self, problems: list[RuleBroken], status: int = 422) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.problem}" for p in problems))
+        self.problems = problems
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Accepted:
+    subject: str
+    participant_id: str
+    event_id: UUID
+    sequence: int
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    correlation_id: str
+    traceparent: str | None = None
+
+
+def new_participant_id() -> str:
+    return "p_" + secrets.token_hex(8)
+
+
+@dataclass
+class Intake:
+    pool: asyncpg.Pool
+    store: EventStore
+    vault: Vault
+    categories: CategorySet
+    today: Callable[[], date] = lambda: datetime.now(UTC).date()
+
+    async def log_conversation(self, cmd: LogConversation, ctx: RequestContext) -> Accepted:
+        problems = check_log_conversation(cmd, self.categories, self.today())
+        if problems:
+            raise Rejected(problems)
+        async with self.pool.acquire() as conn, conn.transaction():
+            pid, status = await self._participant_for(conn, cmd)
+            if cmd.participant.contact is not None:
+                contact = cmd.participant.contact.model_dump(exclude_none=True)
+                await self.vault.store_contact(conn, pid, contact)
+            await self._require_email_if_needed(conn, cmd, pid)
+            quotes = tuple([await self.vault.seal(conn, pid, q) for q in cmd.quotes])
+            conversation_id = uuid4()
+            data = ConversationLogged(
+                conversation_id=conversation_id, participant_id=pid, participant_status=status,
+                listener_id=cmd.listener_id, held_on=cmd.held_on, setting=cmd.setting,
+                place=cmd.place, categories=cmd.categories,
+                categories_version=self.categories.version, summary=cmd.summary, quotes=quotes,
+                support_shared=cmd.support_shared, consent=cmd.consent, equity=cmd.equity,
+            )
+            draft = new_event(
+                ConversationLoggedEvent, data=data, source=SOURCE, subject=str(conversation_id),
+                subjectversion=1, actorid=cmd.listener_id, actorrole=ActorRole.COMMUNITY_LISTENER,
+                correlationid=ctx.correlation_id, traceparent=ctx.traceparent,
+                causationids=(pid,),
+            )
+            recorded = await self._append(conn, draft)
+        return Accepted(str(conversation_id), pid, recorded.event_id, recorded.sequence)
+
+    async def _participant_for(self, conn: asyncpg.Connection, cmd: LogConversation) -> tuple[str, str]:
+        pid = cmd.participant.id
+        if pid is None:
+            pid = new_participant_id()
+            await self.vault.create_key(conn, pid)
+            return pid, "new"
+        row = await self._lock_participant(conn, pid)
+        if row is None:
+            raise Rejected([RuleBroken("participant.id", "unknown participant")], 404)
+        if row["erased"]:
+            raise Rejected([RuleBroken("participant.id", "this participant has been erased")], 409)
+        return pid, "returning"
+
+    async def _require_email_if_needed(
+        self, conn: asyncpg.Connection, cmd: LogConversation, pid: str
+    ) -> None:
+        if cmd.consent.to_recontact and cmd.consent.channel == "email":
+            contact = await self.vault.read_contact(conn, pid)
+            if not contact or not contact.get("email"):
+                raise Rejected([RuleBroken("participant.contact.email",
+                                           "an email address is needed to send feedback by email")])
+
+    async def change_consent(self, participant_id: str, cmd: ChangeConsent, ctx: RequestContext) -> Accepted:
+        async with self.pool.acquire() as conn, conn.transaction():
+            version = await self._live_participant_version(conn, participant_id)
+            if cmd.consent.to_recontact and cmd.consent.channel == "email":
+                contact = await self.vault.read_contact(conn, participant_id)
+                if not contact or not contact.get("email"):
+                    raise Rejected([RuleBroken("consent.channel",
+                                               "no email address is held for this participant")])
+            draft = new_event(
+                ConsentChangedEvent,
+                data=ConsentChanged(participant_id=participant_id, consent=cmd.consent),
+                source=SOURCE, subject=participant_id, subjectversion=version + 1,
+                actorid=cmd.actor_id, actorrole=ActorRole.COMMUNITY_LISTENER,
+                correlationid=ctx.correlation_id, traceparent=ctx.traceparent,
+            )
+            recorded = await self._append(conn, draft)
+        return Accepted(participant_id, participant_id, recorded.event_id, recorded.sequence)
+
+    async def erase_participant(
+        self, participant_id: str, cmd: EraseParticipant, ctx: RequestContext
+    ) -> Accepted:
+        async with self.pool.acquire() as conn, conn.transaction():
+            version = await self._live_participant_version(conn, participant_id)
+            await self.vault.destroy(conn, participant_id)
+            draft = new_event(
+                ParticipantErasedEvent,
+                data=ParticipantErased(participant_id=participant_id, erased_on=self.today()),
+                source=SOURCE, subject=participant_id, subjectversion=version + 1,
+                actorid=cmd.actor_id, actorrole=ActorRole.COMMUNITY_LISTENER,
+                correlationid=ctx.correlation_id, traceparent=ctx.traceparent,
+            )
+            recorded = await self._append(conn, draft)
+        return Accepted(participant_id, participant_id, recorded.event_id, recorded.sequence)
+
+    async def _live_participant_version(self, conn: asyncpg.Connection, pid: str) -> int:
+        row = await self._lock_participant(conn, pid)
+        if row is None:
+            raise Rejected([RuleBroken("participant_id", "unknown participant")], 404)
+        if row["erased"]:
+            raise Rejected([RuleBroken("participant_id", "this participant has been erased")], 409)
+        return int(row["version"])
+
+    async def _lock_participant(self, conn: asyncpg.Connection, pid: str) -> Any:
+        return await conn.fetchrow(
+            "SELECT erased, version FROM participants WHERE participant_id = $1 FOR UPDATE", pid
+        )
+
+    async def _append(self, conn: asyncpg.Connection, draft: Any) -> RecordedEvent:
+        [recorded] = await self.store.append(conn, [draft])
+        await project(conn, recorded)
+        return recorded

@@ -1,0 +1,81 @@
+"""Intake read models (participants, conversations), folded from the event store.
+
+Applied inline in the transaction that appends the event, and rebuildable at will from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from eventcore.store import EventStore, RecordedEvent
+
+READ_MODELS = ("conversations", "participants")
+
+
+async def project(conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    apply = _APPLIERS.get(event.event_type)
+    if apply is not None:
+        await apply(conn, event.envelope, event.sequence)
+
+
+async def _conversation_logged(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:
+    data = env["data"]
+    await conn.execute(
+        """INSERT INTO conversations (conversation_id, event_id, sequence, participant_id,
+               listener_id, held_on, setting, place, categories, summary, quotes, support_shared,
+               consent, equity, logged_at)
+           VALUES ($1, $2, $3, $4, $5, $6::text::date, $7, $8, $9, $10, $11, $12, $13, $14,
+                   $15::text::timestamptz)
+           ON CONFLICT (conversation_id) DO NOTHING""",
+        data["conversation_id"], env["id"], seq, data["participant_id"], data["listener_id"],
+        data["held_on"], data["setting"], data["place"], list(data["categories"]),
+        data["summary"], list(data["quotes"]), list(data["support_shared"]), data["consent"],
+        data.get("equity"), env["recordedtime"],
+    )
+    consent = {k: v for k, v in data["consent"].items() if k != "to_store"}
+    await conn.execute(
+        """INSERT INTO participants (participant_id, consent, conversations, first_seen, last_seen)
+           VALUES ($1, $2, 1, $3::text::timestamptz, $3::text::timestamptz)
+           ON CONFLICT (participant_id) DO UPDATE
+              SET consent = EXCLUDED.consent, conversations = participants.conversations + 1,
+                  last_seen = EXCLUDED.last_seen""",
+        data["participant_id"], consent, env["recordedtime"],
+    )
+
+
+async def _participant_erased(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:
+    pid = env["data"]["participant_id"]
+    await conn.execute(
+        "UPDATE participants SET erased = true, version = $2 WHERE participant_id = $1",
+        pid, env["subjectversion"],
+    )
+    await conn.execute("UPDATE conversations SET erased = true WHERE participant_id = $1", pid)
+
+
+async def _consent_changed(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:
+    await conn.execute(
+        "UPDATE participants SET consent = $2, version = $3 WHERE participant_id = $1",
+        env["data"]["participant_id"], env["data"]["consent"], env["subjectversion"],
+    )
+
+
+_APPLIERS = {
+    "ConversationLogged": _conversation_logged,
+    "ParticipantErased": _participant_erased,
+    "ConsentChanged": _consent_changed,
+}
+
+
+async def rebuild(conn: asyncpg.Connection, store: EventStore, *, batch: int = 1000) -> int:
+    """Drop and refold every read model from the event store; returns events folded."""
+    async with conn.transaction():
+        await conn.execute(f"TRUNCATE {', '.join(READ_MODELS)}")
+        after, folded = 0, 0
+        while events := await store.read_after(conn, after, batch):
+            for event in events:
+                await project(conn, event)
+            after, folded = events[-1].sequence, folded + len(events)
+    return folded

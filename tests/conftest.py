@@ -1,0 +1,62 @@
+"""Shared fixtures: one embedded stack (real broker + real PostgreSQL) for the whole session.
+
+`GT_INFRA=testcontainers` makes the same fixtures use testcontainers' Apache Kafka and
+PostgreSQL where a Docker engine exists; GT_KAFKA_BOOTSTRAP_SERVERS / GT_DATABASE_URL point
+them at servers you run yourself.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from contracts.topics import ALL_TOPICS
+from eventcore.embedded import EmbeddedStack, StackEndpoints
+from eventcore.settings import CoreSettings
+
+
+@pytest.fixture(scope="session")
+async def stack() -> AsyncIterator[EmbeddedStack]:
+    running = EmbeddedStack(CoreSettings(), topics=ALL_TOPICS)
+    async with running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def endpoints(stack: EmbeddedStack) -> StackEndpoints:
+    return stack.endpoints
+
+
+async def create_database(endpoints: StackEndpoints) -> str:
+    """A fresh database on the shared server, so tests do not see each other's state."""
+    name = f"gt_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    base, _, _ = endpoints.database_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def core_values(endpoints: StackEndpoints, database_url: str) -> dict[str, object]:
+    return {
+        "kafka_bootstrap_servers": endpoints.kafka_bootstrap_servers,
+        "database_url": database_url,
+        "kafka_enable_idempotence": endpoints.kafka_enable_idempotence,
+        "kafka_fetch_max_wait_ms": endpoints.kafka_fetch_max_wait_ms,
+        "relay_poll_interval_s": 0.2,
+    }
+
+
+@pytest.fixture
+async def database_url(endpoints: StackEndpoints) -> str:
+    return await create_database(endpoints)
+
+
+@pytest.fixture
+def core_settings(endpoints: StackEndpoints, database_url: str) -> CoreSettings:
+    return CoreSettings(**core_values(endpoints, database_url))  # type: ignore[arg-type]
