@@ -14,6 +14,7 @@ from eventcore.runtime import ServiceRuntime
 from services.intake.adapters.vault import Vault, load_master_key
 from services.intake.config import SCHEMA, SOURCE, IntakeSettings
 from services.intake.domain.categories import load_categories
+from services.intake.entrypoints import internal
 from services.intake.entrypoints.http import include_routes
 from services.intake.handlers import Intake
 
@@ -32,6 +33,10 @@ def build_app(settings: IntakeSettings, runtime: ServiceRuntime | None = None) -
         raise RuntimeError("GT_INTAKE_VAULT_MASTER_KEY: not set; the vault cannot seal personal data")
     master_key = load_master_key(settings.intake_vault_master_key.get_secret_value())
     categories = load_categories(settings.intake_categories_file)
+    raw_tokens = settings.intake_contact_reader_tokens
+    reader_tokens = tuple(
+        t.strip() for t in (raw_tokens.get_secret_value() if raw_tokens else "").split(",") if t.strip()
+    )
     rt = runtime or build_runtime(settings)
 
     @asynccontextmanager
@@ -40,6 +45,7 @@ def build_app(settings: IntakeSettings, runtime: ServiceRuntime | None = None) -
         assert rt.pool is not None
         app.state.runtime = rt
         app.state.intake = Intake(rt.pool, rt.store, Vault(master_key), categories)
+        app.state.contact_reader_tokens = reader_tokens
         try:
             yield
         finally:
@@ -54,4 +60,5 @@ def build_app(settings: IntakeSettings, runtime: ServiceRuntime | None = None) -
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.intake_max_body_bytes)
     include_routes(app)
+    app.include_router(internal.router)
     return app
