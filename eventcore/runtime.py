@@ -88,7 +88,10 @@ class ServiceRuntime:
 
     async def _start_consumers(self) -> None:
         assert self.pool is not None and self.producer is not None
-        self.broker = KafkaBroker(self.bootstrap_servers, client_id=f"{self.source}-consumer")
+        # Per-message access lines go to DEBUG: at INFO they would drown the service log.
+        self.broker = KafkaBroker(
+            self.bootstrap_servers, client_id=f"{self.source}-consumer", log_level=logging.DEBUG
+        )
         for sub in self.subscriptions:
             consumer = IdempotentConsumer(
                 name=sub.consumer_name, pool=self.pool, handlers=sub.handlers,

@@ -1,0 +1,40 @@
+"""Read back what a relay published, by event id, with a plain consumer."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from contracts import AnyEvent, parse_event
+from eventcore.embedded import StackEndpoints
+from tests.integration.store_kit import TOPICS
+
+
+async def read_published(
+    endpoints: StackEndpoints, event_ids: set[UUID], *, settle_s: float = 1.0, timeout_s: float = 30
+) -> list[AnyEvent]:
+    """Every copy of the given events on the relay's topics (duplicates included), in offset order
+    per partition. Keeps reading `settle_s` after the last expected id arrives, to catch repeats."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap_servers,
+                                enable_auto_commit=False, fetch_max_wait_ms=10)
+    await consumer.start()
+    found: list[AnyEvent] = []
+    try:
+        topics = sorted(set(TOPICS.values()))
+        parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or {0}]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        loop = asyncio.get_running_loop()
+        deadline, settled_at = loop.time() + timeout_s, None
+        while loop.time() < deadline and (settled_at is None or loop.time() < settled_at):
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                for r in records:
+                    if UUID(dict(r.headers)["ce_id"].decode()) in event_ids:
+                        found.append(parse_event(r.value))
+            if settled_at is None and {e.id for e in found} >= event_ids:
+                settled_at = loop.time() + settle_s
+    finally:
+        await consumer.stop()
+    return found
