@@ -53,7 +53,9 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        return int(self.process.returncode)
+        # uvicorn shuts down gracefully on SIGTERM and then re-raises it, so -SIGTERM is clean.
+        code = int(self.process.returncode)
+        return 0 if code == -signal.SIGTERM else code
 
 
 def start_service(name: str, env: dict[str, str], log_dir: Path) -> ServiceProcess:

@@ -1,0 +1,1 @@
+"""Priority use cases (HTTP commands) and policies (consumed events), one transaction each."""
