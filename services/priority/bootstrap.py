@@ -1,0 +1,67 @@
+"""Wiring for the priority service: done once here, so tests can pass their own settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from contracts.topics import ACTIONS, INSIGHTS, TOPIC_BY_TYPE
+from eventcore.http import BodySizeLimit, install_problem_handlers
+from eventcore.runtime import ServiceRuntime, Subscription
+from services.priority.config import CONSUMER, SCHEMA, SOURCE, PrioritySettings
+from services.priority.entrypoints.http import include_routes
+from services.priority.handlers.actions import Actions
+from services.priority.handlers.policies import (
+    when_action_taken_elsewhere_record_it,
+    when_insight_drafted_record_insight,
+)
+from services.priority.handlers.sessions import Sessions
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_runtime(settings: PrioritySettings) -> ServiceRuntime:
+    subscription = Subscription(
+        consumer_name=CONSUMER,
+        topics=(INSIGHTS, ACTIONS),
+        handlers={
+            "InsightDrafted": when_insight_drafted_record_insight,
+            "ActionTaken": when_action_taken_elsewhere_record_it,
+        },
+    )
+    return ServiceRuntime(
+        source=SOURCE, schema=SCHEMA, settings=settings, migrations=[MIGRATIONS],
+        topics=TOPIC_BY_TYPE, subscriptions=[subscription],
+    )
+
+
+def build_app(settings: PrioritySettings, runtime: ServiceRuntime | None = None) -> FastAPI:
+    rt = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.start()
+        assert rt.pool is not None
+        app.state.runtime = rt
+        app.state.sessions = Sessions(rt.pool, rt.store, settings.default_rule(),
+                                      settings.priority_min_quorum)
+        app.state.actions = Actions(rt.pool, rt.store)
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    app = FastAPI(
+        title="Golden Thread — priority",
+        version="1.0.0",
+        description="Lived-experience partners agree priorities from insights by an explicit "
+        "rule; services record the actions they take against them.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.priority_max_body_bytes)
+    include_routes(app)
+    return app
