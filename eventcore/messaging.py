@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 
 from eventcore.settings import CoreSettings
 
@@ -49,10 +50,11 @@ def make_producer(settings: CoreSettings, bootstrap_servers: str, client_id: str
     )
 
 
-async def send_all(producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage]) -> None:
+async def send_all(
+    producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage]
+) -> list[RecordMetadata]:
     """Send a batch pipelined and wait until the broker acknowledged every message."""
     futures = [
         await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers)) for m in messages
     ]
-    for fut in futures:
-        await fut
+    return [await fut for fut in futures]

@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from eventcore.brokerwatch import BrokerWatch
 from eventcore.errors import describe
 from eventcore.messaging import envelope_message, send_all
 from eventcore.store import EventStore, notify_channel
@@ -38,6 +39,8 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         name: str | None = None,
+        bootstrap_servers: str | None = None,
+        broker_check_interval_s: float = 5.0,
     ) -> None:
         self._database_url = database_url
         self._pool = pool
@@ -49,6 +52,9 @@ class OutboxRelay:
         self.name = name or f"{store.source}-relay"
         self._wake = asyncio.Event()
         self.published_sequence = 0
+        self.republished_from_store = 0
+        self._watch = BrokerWatch(bootstrap_servers) if bootstrap_servers else None
+        self._broker_check_interval_s = broker_check_interval_s
 
     async def run(self) -> None:
         """Run until cancelled, recovering from transient database and broker errors."""
@@ -72,9 +78,14 @@ class OutboxRelay:
         try:
             await self._become_leader(conn)
             await conn.add_listener(notify_channel(self._store.source), self._on_notify)
+            loop = asyncio.get_running_loop()
+            next_check = loop.time() + self._broker_check_interval_s
             while True:
                 while await self.publish_pending():
                     pass
+                if loop.time() >= next_check:
+                    next_check = loop.time() + self._broker_check_interval_s
+                    await self._republish_if_broker_lost_history()
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
@@ -84,6 +95,18 @@ class OutboxRelay:
                     raise asyncpg.PostgresConnectionError("relay listener connection closed")
         finally:
             await conn.close()
+
+    async def _republish_if_broker_lost_history(self) -> None:
+        if self._watch is None or not await self._watch.history_lost():
+            return
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE outbox_cursor SET published_sequence = 0, updated_at = now() WHERE relay = $1",
+                self.name,
+            )
+        self._watch.forget()
+        self.republished_from_store += 1
+        log.warning("relay %s: re-publishing every event from the store", self.name)
 
     async def _become_leader(self, conn: asyncpg.Connection) -> None:
         key = int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:8], "big", signed=True)
@@ -110,7 +133,9 @@ class OutboxRelay:
             for e in events
             if e.event_type in self._topics
         ]
-        await send_all(self._producer, messages)
+        acks = await send_all(self._producer, messages)
+        if self._watch is not None:
+            self._watch.record(zip(acks, (dict(m.headers)["ce_id"] for m in messages), strict=True))
         last = events[-1].sequence
         async with self._pool.acquire() as conn:
             await conn.execute(

@@ -81,6 +81,8 @@ class ServiceRuntime:
                 producer=self.producer, topics=self.topics,
                 batch_size=self.settings.relay_batch_size,
                 poll_interval_s=self.settings.relay_poll_interval_s,
+                bootstrap_servers=self.bootstrap_servers,
+                broker_check_interval_s=self.settings.relay_broker_check_interval_s,
             )
             self._spawn(self.relay.run(), "relay")
         if consume and self.subscriptions:

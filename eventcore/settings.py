@@ -38,6 +38,11 @@ class CoreSettings(BaseSettings):
     relay_poll_interval_s: float = Field(
         default=1.0, gt=0, description="Outbox relay polling fallback when no NOTIFY arrives."
     )
+    relay_broker_check_interval_s: float = Field(
+        default=5.0, gt=0,
+        description="How often the relay checks that the broker still holds what it published "
+        "(an in-memory broker loses it on restart; the relay then re-publishes from its store).",
+    )
     consumer_max_attempts: int = Field(
         default=3, ge=1, description="Attempts on a transient error before dead-lettering."
     )

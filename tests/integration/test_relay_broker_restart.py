@@ -1,0 +1,53 @@
+"""An in-memory broker that restarts loses its topics: the relay notices and re-publishes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from contracts.topics import ALL_TOPICS
+from eventcore.db import create_pool
+from eventcore.embedded import EmbeddedStack
+from eventcore.messaging import make_producer
+from eventcore.relay import OutboxRelay
+from eventcore.settings import CoreSettings
+from eventcore.store import EventStore
+from tests.integration.relay_reader import read_published
+from tests.integration.store_kit import SOURCE, TOPICS, consent_draft, core_schema, new_subject
+
+pytestmark = pytest.mark.integration
+
+
+async def test_relay_republishes_from_its_store_after_the_broker_lost_history() -> None:
+    # Its own stack: restarting the session's broker would disturb every other test.
+    stack = EmbeddedStack(CoreSettings(), topics=ALL_TOPICS)
+    async with stack as endpoints:
+        schema = await core_schema(endpoints.database_url)
+        pool = await create_pool(endpoints.database_url, schema)
+        store, subject = EventStore(SOURCE), new_subject()
+        producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
+                                 endpoints.kafka_bootstrap_servers, "restart-test")
+        await producer.start()
+        relay = OutboxRelay(database_url=endpoints.database_url, pool=pool, store=store,
+                            producer=producer, topics=TOPICS, poll_interval_s=0.05,
+                            bootstrap_servers=endpoints.kafka_bootstrap_servers,
+                            broker_check_interval_s=0.2, name=f"{schema}-relay")
+        task = asyncio.create_task(relay.run())
+        try:
+            async with pool.acquire() as conn:
+                for version in range(1, 11):
+                    await store.append(conn, [consent_draft(subject, version)])
+                stored = await store.read_after(conn, 0, 100)
+            ids = {e.event_id for e in stored}
+            assert len(await read_published(endpoints, ids, settle_s=0.1)) == 10
+
+            await stack.restart_broker()
+            republished = await read_published(endpoints, ids, settle_s=1.0, timeout_s=60)
+            assert sorted(e.sequence for e in republished) == list(range(1, 11))
+            assert relay.republished_from_store == 1
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await producer.stop()
+            await pool.close()
