@@ -22,13 +22,17 @@ class PrioritySettings(CoreSettings):
     priority_default_quorum: int = Field(
         default=3, ge=1, le=500, description="Fewest partners who must respond, by default."
     )
-    priority_default_majority_numerator: int = Field(default=2, ge=1, le=100)
+    priority_default_majority_numerator: int = Field(
+        default=2, ge=1, le=100, description="Default majority numerator (of those who decide)."
+    )
     priority_default_majority_denominator: int = Field(
-        default=3, ge=1, le=100, description="Default share of support needed: numerator/denominator."
+        default=3, ge=1, le=100,
+        description="Default share of support needed: numerator/denominator.",
     )
     priority_min_quorum: int = Field(
         default=2, ge=1, le=500,
-        description="Smallest quorum a session may choose: a collective priority needs a collective.",
+        description="Smallest quorum a session may choose: a collective priority needs "
+        "a collective.",
     )
     priority_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     priority_http_host: str = "127.0.0.1"

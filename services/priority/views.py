@@ -26,7 +26,7 @@ class ActionFilter(Page):
 
 
 def _row(r: asyncpg.Record) -> dict[str, Any]:
-    return {k: r[k] for k in r.keys()}
+    return dict(r.items())
 
 
 async def list_insights(conn: asyncpg.Connection, page: Page) -> list[dict[str, Any]]:

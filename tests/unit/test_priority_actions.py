@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from services.priority.domain.actions import duplicate_key, normalise, unknown_priorities
 
@@ -12,8 +12,8 @@ SERVICE, PLACE = "community mental health team", "Tower Hamlets"
 
 
 def key(description: str = DESCRIPTION, service: str = SERVICE, place: str = PLACE,
-        priorities: tuple[object, ...] = (P1, P2)) -> str:
-    return duplicate_key(description, service, place, priorities)  # type: ignore[arg-type]
+        priorities: tuple[UUID, ...] = (P1, P2)) -> str:
+    return duplicate_key(description, service, place, priorities)
 
 
 def test_the_same_action_against_the_same_priorities_is_a_duplicate() -> None:
@@ -49,7 +49,7 @@ def test_normalise_keeps_the_words() -> None:
 
 
 def test_unknown_priorities_are_named_by_position() -> None:
-    broken = unknown_priorities([P1, P3, P2], agreed={P1: None, P2: None})  # type: ignore[dict-item]
+    broken = unknown_priorities([P1, P3, P2], agreed={P1, P2})
     assert [(b.field, b.problem) for b in broken] == [
         ("priority_ids.1", "no agreed priority has this id")
     ]

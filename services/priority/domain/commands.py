@@ -31,7 +31,7 @@ class OpenSession(_Command):
                                    examples=[["9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"]])
     statement: str = Field(min_length=1, max_length=2000,
                            description="The proposed priority, in plain language.",
-                           examples=["Offer mental health support through trusted community groups."])
+                           examples=["Offer support through trusted community groups."])
     rule: AgreementRule | None = Field(
         default=None, description="Quorum and majority to decide by; omit for the default "
         "(quorum 3 partners, at least 2/3 of those who support or object).")

@@ -77,7 +77,8 @@ class Actions:
             if row["status"] == cmd.status:  # a retried request: nothing new to say
                 return ActionResult(action_id, row["version"], cmd.status, row["event_id"], None,
                                     changed=False)
-            data = ActionTaken.model_validate({**{f: row[f] for f in _FIELDS}, "status": cmd.status})
+            data = ActionTaken.model_validate({**{f: row[f] for f in _FIELDS},
+                                               "status": cmd.status})
             agreed = await _agreed_event_ids(conn, data.priority_ids)
             version = row["version"] + 1
             recorded = await append(conn, self.store,
@@ -85,7 +86,9 @@ class Actions:
         return ActionResult(action_id, version, cmd.status, recorded.event_id, recorded.sequence)
 
 
-async def _agreed_event_ids(conn: asyncpg.Connection, priority_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+async def _agreed_event_ids(
+    conn: asyncpg.Connection, priority_ids: Iterable[UUID]
+) -> dict[UUID, UUID]:
     rows = await conn.fetch(
         "SELECT priority_id, event_id FROM priorities WHERE priority_id = ANY($1::uuid[])",
         list(priority_ids))

@@ -47,6 +47,7 @@ async def when_action_taken_elsewhere_record_it(
         "SELECT priority_id FROM priorities WHERE priority_id = ANY($1::uuid[])", list(cited))}
     unknown = [str(p) for p in cited if p not in known]
     if unknown:
-        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more"
+                                          if len(unknown) > 5 else "")
         raise DomainRejection(f"cites priorities that were not agreed: {shown}")
     await record_action(conn, event.model_dump(mode="json"))

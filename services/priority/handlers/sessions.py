@@ -8,7 +8,14 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from contracts import ActorRole, AgreementRule, PriorityAgreed, PriorityAgreedEvent, Tally, new_event
+from contracts import (
+    ActorRole,
+    AgreementRule,
+    PriorityAgreed,
+    PriorityAgreedEvent,
+    Tally,
+    new_event,
+)
 from eventcore.store import EventStore
 from services.priority.config import SOURCE
 from services.priority.domain.agreement import (
@@ -60,10 +67,10 @@ class Sessions:
                 " VALUES ($1, $2, $3, $4, $5)", session_id, cmd.statement,
                 rule.model_dump(mode="json"), cmd.opened_by, ctx.correlation_id or str(uuid4()))
             await conn.executemany(
-                "INSERT INTO session_insights (session_id, position, insight_id, revision, event_id)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                [(session_id, i, found[insight_id]["insight_id"], found[insight_id]["revision"],
-                  found[insight_id]["event_id"]) for i, insight_id in enumerate(cmd.insight_ids)])
+                "INSERT INTO session_insights (session_id, position, insight_id, revision,"
+                " event_id) VALUES ($1, $2, $3, $4, $5)",
+                [(session_id, i, iid, found[iid]["revision"], found[iid]["event_id"])
+                 for i, iid in enumerate(cmd.insight_ids)])
         return session_id
 
     async def respond(self, session_id: UUID, cmd: RecordResponse) -> None:
@@ -92,7 +99,8 @@ class Sessions:
                 " ORDER BY partner_id", session_id)
             tally = tally_of(r["response"] for r in responses)
             if not rule.is_met(tally):
-                return await _close_not_agreed(conn, session_id, cmd, tally, why_not_agreed(rule, tally))
+                reasons = why_not_agreed(rule, tally)
+                return await _close_not_agreed(conn, session_id, cmd, tally, reasons)
             insights = await conn.fetch(
                 "SELECT insight_id, event_id FROM session_insights WHERE session_id = $1"
                 " ORDER BY position", session_id)
