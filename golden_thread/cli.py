@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from golden_thread.audit.cli import audit_app
 from golden_thread.stack_cli import stack_app
 
 app = typer.Typer(no_args_is_help=True, help="Golden Thread: from a person's words to change, and back.")
 app.add_typer(stack_app, name="stack", help="The embedded broker and PostgreSQL.")
+app.add_typer(audit_app, name="audit", help="Replay and verify the history; trace it; report it.")
 
 
 @app.command()
