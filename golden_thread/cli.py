@@ -17,7 +17,7 @@ app.add_typer(audit_app, name="audit", help="Replay and verify the history; trac
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="intake")],
+    service: Annotated[str, typer.Argument(help="intake, insight, priority or feedback")],
     host: str = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="HTTP port (default per service)")] = None,
 ) -> None:

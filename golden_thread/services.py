@@ -25,8 +25,32 @@ def _intake() -> FastAPI:
     return build_app(IntakeSettings())
 
 
+def _insight() -> FastAPI:
+    from services.insight.bootstrap import build_app
+    from services.insight.config import InsightSettings
+
+    return build_app(InsightSettings())
+
+
+def _priority() -> FastAPI:
+    from services.priority.bootstrap import build_app
+    from services.priority.config import PrioritySettings
+
+    return build_app(PrioritySettings())
+
+
+def _feedback() -> FastAPI:
+    from services.feedback.bootstrap import build_app
+    from services.feedback.config import FeedbackSettings
+
+    return build_app(FeedbackSettings())
+
+
 SERVICES: dict[str, ServiceSpec] = {
     "intake": ServiceSpec("intake", _intake, 8001),
+    "insight": ServiceSpec("insight", _insight, 8002),
+    "priority": ServiceSpec("priority", _priority, 8003),
+    "feedback": ServiceSpec("feedback", _feedback, 8004),
 }
 
 
