@@ -43,5 +43,40 @@ def demo(
     raise typer.Exit(asyncio.run(run_demo(conversations=conversations, json_path=json_path, seed=seed)))
 
 
+@app.command("rebuild")
+def rebuild_command(
+    service: Annotated[str, typer.Argument(help="intake, insight, priority or feedback")],
+) -> None:
+    """Refold SERVICE's read models from its own event store (GT_DATABASE_URL)."""
+    import asyncio
+
+    from eventcore.settings import CoreSettings
+    from golden_thread.maintenance import rebuild
+
+    try:
+        folded = asyncio.run(rebuild(service, CoreSettings()))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"{service}: read models rebuilt from {folded} events")
+
+
+@app.command("republish")
+def republish_command(
+    service: Annotated[str, typer.Argument(help="intake, insight, priority or feedback")],
+    from_seq: Annotated[int, typer.Option("--from-seq", min=1, help="First sequence to send")] = 1,
+) -> None:
+    """Send SERVICE's stored events from --from-seq to the broker again (idempotent for consumers)."""
+    import asyncio
+
+    from eventcore.settings import CoreSettings
+    from golden_thread.maintenance import republish
+
+    try:
+        sent = asyncio.run(republish(service, CoreSettings(), from_sequence=from_seq))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"{service}: re-published {sent} events from sequence {from_seq}")
+
+
 def main() -> None:
     app()

@@ -13,7 +13,8 @@ from tests.integration.store_kit import TOPICS
 
 
 async def read_published(
-    endpoints: StackEndpoints, event_ids: set[UUID], *, settle_s: float = 1.0, timeout_s: float = 30
+    endpoints: StackEndpoints, event_ids: set[UUID], *, settle_s: float = 1.0, timeout_s: float = 30,
+    topics: tuple[str, ...] | None = None,
 ) -> list[AnyEvent]:
     """Every copy of the given events on the relay's topics (duplicates included), in offset order
     per partition. Keeps reading `settle_s` after the last expected id arrives, to catch repeats."""
@@ -22,8 +23,8 @@ async def read_published(
     await consumer.start()
     found: list[AnyEvent] = []
     try:
-        topics = sorted(set(TOPICS.values()))
-        parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or {0}]
+        names = sorted(set(topics or TOPICS.values()))
+        parts = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or {0}]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         loop = asyncio.get_running_loop()
