@@ -16,8 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from contracts.registry import AnyEvent, ContractError, parse_event
+from contracts.registry import EVENT_CLASSES, AnyEvent, ContractError, parse_event
 from eventcore.deadletter import DeadLetters, IncomingMessage
+from eventcore.metrics import CoreMetrics
 from eventcore.store import ConcurrencyError
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class IdempotentConsumer:
         dead_letters: DeadLetters,
         max_attempts: int = 3,
         max_backoff_s: float = 5.0,
+        metrics: CoreMetrics | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
@@ -60,8 +62,20 @@ class IdempotentConsumer:
         self._dead_letters = dead_letters
         self._max_attempts = max_attempts
         self._max_backoff_s = max_backoff_s
+        self._metrics = metrics
 
     async def process(self, message: IncomingMessage) -> ConsumeOutcome:
+        outcome = await self._process(message)
+        if self._metrics is not None:
+            header = dict(message.headers).get("ce_type", b"").decode("utf-8", "replace")
+            kind = header if header in EVENT_CLASSES else "unknown"  # labels never carry input
+            self._metrics.consumed.add(1, {"consumer": self.name, "type": kind,
+                                           "outcome": outcome.status})
+            if outcome.status == "dead_lettered":
+                self._metrics.dead_letters.add(1, {"consumer": self.name})
+        return outcome
+
+    async def _process(self, message: IncomingMessage) -> ConsumeOutcome:
         try:
             event = parse_event(message.value)
         except ContractError as exc:

@@ -15,12 +15,17 @@ from collections.abc import Mapping
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.propagate import inject
+from opentelemetry.trace import SpanKind
 from aiokafka.errors import KafkaError
 
 from eventcore.brokerwatch import BrokerWatch
 from eventcore.errors import describe
-from eventcore.messaging import envelope_message, send_all
-from eventcore.store import EventStore, notify_channel
+from eventcore.messaging import OutgoingMessage, envelope_message, send_all
+from eventcore.metrics import CoreMetrics
+from eventcore.store import EventStore, RecordedEvent, notify_channel
+from eventcore.telemetry import span_from
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,8 @@ class OutboxRelay:
         name: str | None = None,
         bootstrap_servers: str | None = None,
         broker_check_interval_s: float = 5.0,
+        tracer: trace.Tracer | None = None,
+        metrics: CoreMetrics | None = None,
     ) -> None:
         self._database_url = database_url
         self._pool = pool
@@ -55,6 +62,8 @@ class OutboxRelay:
         self.republished_from_store = 0
         self._watch = BrokerWatch(bootstrap_servers) if bootstrap_servers else None
         self._broker_check_interval_s = broker_check_interval_s
+        self._tracer = tracer or trace.get_tracer("golden_thread.relay")
+        self._metrics = metrics
 
     async def run(self) -> None:
         """Run until cancelled, recovering from transient database and broker errors."""
@@ -108,6 +117,21 @@ class OutboxRelay:
         self.republished_from_store += 1
         log.warning("relay %s: re-publishing every event from the store", self.name)
 
+    def _traced_message(self, event: RecordedEvent) -> OutgoingMessage:
+        """The message, with a publish span continuing the trace stored with the event."""
+        topic = self._topics[event.event_type]
+        message = envelope_message(topic, event.envelope)
+        stored = {"traceparent": str(event.envelope.get("traceparent") or "")}
+        with span_from(self._tracer, f"{topic} publish", stored, kind=SpanKind.PRODUCER,
+                       attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
+                                   "messaging.message.id": str(event.event_id),
+                                   "golden_thread.sequence": event.sequence}):
+            carrier: dict[str, str] = {}
+            inject(carrier)
+        headers = [(k, v) for k, v in message.headers if k not in ("traceparent", "tracestate")]
+        headers += [(k, v.encode()) for k, v in carrier.items()]
+        return OutgoingMessage(message.topic, message.key, message.value, tuple(headers))
+
     async def _become_leader(self, conn: asyncpg.Connection) -> None:
         key = int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:8], "big", signed=True)
         while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
@@ -128,12 +152,11 @@ class OutboxRelay:
         if not events:
             self.published_sequence = cursor
             return 0
-        messages = [
-            envelope_message(self._topics[e.event_type], e.envelope)
-            for e in events
-            if e.event_type in self._topics
-        ]
+        messages = [self._traced_message(e) for e in events if e.event_type in self._topics]
         acks = await send_all(self._producer, messages)
+        if self._metrics is not None:
+            for m in messages:
+                self._metrics.published.add(1, {"type": dict(m.headers)["ce_type"].decode()})
         if self._watch is not None:
             self._watch.record(zip(acks, (dict(m.headers)["ce_id"] for m in messages), strict=True))
         last = events[-1].sequence

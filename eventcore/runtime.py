@@ -10,17 +10,22 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
 from eventcore.consumer import Handler, IdempotentConsumer
 from eventcore.db import create_pool, migrate, wait_for_database
 from eventcore.deadletter import DeadLetters
 from eventcore.errors import describe
+from eventcore.gauges import keep_gauges_fresh
+from eventcore.metrics import CoreMetrics
+from eventcore.telemetry import Telemetry, configure_telemetry
 from eventcore.messaging import make_producer
 from eventcore.relay import OutboxRelay
 from eventcore.settings import CoreSettings
@@ -51,11 +56,31 @@ class ServiceRuntime:
     broker: KafkaBroker | None = None
     relay: OutboxRelay | None = None
     consumers: list[IdempotentConsumer] = field(default_factory=list)
+    subscribers: list[Any] = field(default_factory=list)
+    migrated: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _telemetry: Telemetry | None = None
+    _metrics: CoreMetrics | None = None
+    _store: EventStore | None = None
+
+    @property
+    def telemetry(self) -> Telemetry:
+        if self._telemetry is None:
+            self._telemetry = configure_telemetry(self.source)
+        return self._telemetry
+
+    @property
+    def metrics(self) -> CoreMetrics:
+        if self._metrics is None:
+            meter = self.telemetry.meter_provider.get_meter(f"golden_thread.{self.source}")
+            self._metrics = CoreMetrics(meter, self.source)
+        return self._metrics
 
     @property
     def store(self) -> EventStore:
-        return EventStore(self.source)
+        if self._store is None:
+            self._store = EventStore(self.source, self.metrics)
+        return self._store
 
     @property
     def database_url(self) -> str:
@@ -72,6 +97,7 @@ class ServiceRuntime:
     async def start(self, *, relay: bool = True, consume: bool = True) -> None:
         await wait_for_database(self.database_url)
         await migrate(self.database_url, self.schema, self.migrations, source=self.source)
+        self.migrated = True
         self.pool = await create_pool(self.database_url, self.schema, max_size=self.pool_size)
         self.producer = make_producer(self.settings, self.bootstrap_servers, f"{self.source}-producer")
         await self.producer.start()
@@ -83,25 +109,33 @@ class ServiceRuntime:
                 poll_interval_s=self.settings.relay_poll_interval_s,
                 bootstrap_servers=self.bootstrap_servers,
                 broker_check_interval_s=self.settings.relay_broker_check_interval_s,
+                tracer=self.telemetry.tracer, metrics=self.metrics,
             )
             self._spawn(self.relay.run(), "relay")
         if consume and self.subscriptions:
             await self._start_consumers()
+        relay_name = self.relay.name if self.relay else f"{self.source}-relay"
+        self._spawn(keep_gauges_fresh(self.pool, self.metrics, relay_name, self.subscribers), "gauges")
 
     async def _start_consumers(self) -> None:
         assert self.pool is not None and self.producer is not None
         # Per-message access lines go to DEBUG: at INFO they would drown the service log.
+        telemetry = KafkaTelemetryMiddleware(
+            tracer_provider=self.telemetry.tracer_provider,
+            meter_provider=self.telemetry.meter_provider,
+        )
         self.broker = KafkaBroker(
-            self.bootstrap_servers, client_id=f"{self.source}-consumer", log_level=logging.DEBUG
+            self.bootstrap_servers, client_id=f"{self.source}-consumer", log_level=logging.DEBUG,
+            middlewares=[telemetry],
         )
         for sub in self.subscriptions:
             consumer = IdempotentConsumer(
                 name=sub.consumer_name, pool=self.pool, handlers=sub.handlers,
                 dead_letters=DeadLetters(self.producer, sub.consumer_name),
-                max_attempts=self.settings.consumer_max_attempts,
+                max_attempts=self.settings.consumer_max_attempts, metrics=self.metrics,
             )
             self.consumers.append(consumer)
-            subscribe(self.broker, consumer, sub.topics, self.settings)
+            self.subscribers.append(subscribe(self.broker, consumer, sub.topics, self.settings))
         await self.broker.start()
 
     def _spawn(self, coro: object, name: str) -> None:
@@ -122,6 +156,8 @@ class ServiceRuntime:
             await self.producer.stop()
         if self.pool is not None:
             await self.pool.close()
+        if self._telemetry is not None:
+            self._telemetry.shutdown()
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -17,6 +17,8 @@ from uuid import UUID
 import asyncpg
 
 from contracts.chain import canonical_body
+from eventcore.metrics import CoreMetrics
+from eventcore.telemetry import current_traceparent
 
 
 class EventDraft(Protocol):
@@ -87,9 +89,10 @@ def notify_channel(source: str) -> str:
 class EventStore:
     """The event store of one source (service), in the schema its pool's search_path names."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, metrics: CoreMetrics | None = None) -> None:
         self.source = source
         self._channel = notify_channel(source)
+        self._metrics = metrics
 
     async def append(
         self, conn: asyncpg.Connection, drafts: Sequence[EventDraft]
@@ -102,6 +105,7 @@ class EventStore:
         return recorded
 
     async def _append_one(self, conn: asyncpg.Connection, draft: EventDraft) -> RecordedEvent:
+        draft = _with_trace_context(draft)
         body = draft.model_dump(mode="json")
         if body.get("source") != self.source:
             raise ValueError(f"source: event from {body.get('source')!r} in {self.source!r} store")
@@ -124,6 +128,8 @@ class EventStore:
             raise
         if row is None:
             raise ConcurrencyError(draft.subject, draft.subjectversion)
+        if self._metrics is not None:
+            self._metrics.appended.add(1, {"type": draft.type})
         sequence, prev, new = row["sequence"], row["prev_hash"].hex(), row["hash"].hex()
         envelope = {**body, "sequence": sequence, "prevhash": prev, "hash": new}
         return RecordedEvent(
@@ -150,6 +156,18 @@ class EventStore:
     async def head(self, conn: asyncpg.Connection) -> int:
         value = await conn.fetchval("SELECT sequence FROM source_head WHERE source = $1", self.source)
         return int(value or 0)
+
+
+def _with_trace_context(draft: EventDraft) -> EventDraft:
+    """Stamp the current trace onto a draft that carries none, so the relay can continue it."""
+    if getattr(draft, "traceparent", None) is None:
+        traceparent = current_traceparent()
+        if traceparent is not None:
+            copy = getattr(draft, "model_copy", None)
+            if copy is not None:
+                stamped: EventDraft = copy(update={"traceparent": traceparent})
+                return stamped
+    return draft
 
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -20,10 +21,10 @@ def subscribe(
     settings: CoreSettings,
     *,
     group_id: str | None = None,
-) -> None:
+) -> Any:
     """Subscribe `consumer` to `topics` in its own consumer group (offsets committed after effects)."""
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         *topics,
         group_id=group_id or consumer.name,
         auto_offset_reset="earliest",
@@ -31,5 +32,9 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{consumer.name}:{','.join(topics)}",
     )
+
+    @subscriber
     async def on_message(message: KafkaMessage) -> None:
         await consumer.process(IncomingMessage.from_record(message.raw_message))
+
+    return subscriber

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
+
+from eventcore.logs import configure_logging
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ SERVICES: dict[str, ServiceSpec] = {
 
 def serve(name: str, host: str, port: int | None) -> None:
     spec = SERVICES[name]
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    configure_logging(name)
     config = uvicorn.Config(
         spec.build(), host=host, port=port or spec.default_port, log_level="warning",
         access_log=False, lifespan="on",

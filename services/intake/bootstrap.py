@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
+from eventcore.ops import install_operations
 from eventcore.http import BodySizeLimit, install_problem_handlers
 from eventcore.runtime import ServiceRuntime
 from services.intake.adapters.vault import Vault, load_master_key
@@ -61,4 +62,5 @@ def build_app(settings: IntakeSettings, runtime: ServiceRuntime | None = None) -
     app.add_middleware(BodySizeLimit, max_bytes=settings.intake_max_body_bytes)
     include_routes(app)
     app.include_router(internal.router)
+    install_operations(app, rt)
     return app
