@@ -1,0 +1,1 @@
+"""The feedback service: who to tell, when and how; notifications; the story of change."""

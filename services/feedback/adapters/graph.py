@@ -1,0 +1,109 @@
+"""Reading the influence graph: one action's neighbourhood, and the actions a node feeds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+
+from services.feedback.domain.chain import (
+    ActionGraph,
+    ActionNode,
+    ConversationNode,
+    InsightNode,
+    ParticipantNode,
+)
+
+
+async def load_action_graph(conn: asyncpg.Connection, action_id: UUID) -> ActionGraph | None:
+    """Everything known so far around one action (missing upstream nodes are simply absent)."""
+    row = await conn.fetchrow(
+        """SELECT a.*, coalesce(array_agg(ap.priority_id ORDER BY ap.priority_id)
+                  FILTER (WHERE ap.priority_id IS NOT NULL), '{}') AS priority_ids
+             FROM graph_actions a LEFT JOIN graph_action_priorities ap USING (action_id)
+            WHERE a.action_id = $1 GROUP BY a.action_id""",
+        action_id,
+    )
+    if row is None:
+        return None
+    action = ActionNode(
+        action_id=row["action_id"], priority_ids=tuple(row["priority_ids"]), status=row["status"],
+        description=row["description"], service=row["service"], place=row["place"],
+        framework=row["framework"], framework_area=row["framework_area"],
+        event_id=row["event_id"],
+    )
+    links = await conn.fetch(
+        "SELECT priority_id, insight_id FROM graph_priority_insights WHERE priority_id = ANY($1)",
+        list(action.priority_ids),
+    )
+    priority_insights: dict[UUID, tuple[UUID, ...]] = {}
+    for link in links:
+        priority_insights[link["priority_id"]] = (
+            *priority_insights.get(link["priority_id"], ()), link["insight_id"])
+    insights = await _insights(conn, list({i for ids in priority_insights.values() for i in ids}))
+    conversations = await _conversations(
+        conn, list({c for i in insights.values() for c in i.conversation_ids}))
+    participants = await _participants(
+        conn, list({c.participant_id for c in conversations.values()}))
+    return ActionGraph(action, priority_insights, insights, conversations, participants)
+
+
+async def _insights(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, InsightNode]:
+    rows = await conn.fetch(
+        """SELECT i.insight_id, i.category, coalesce(array_agg(ic.conversation_id
+                  ORDER BY ic.conversation_id) FILTER (WHERE ic.conversation_id IS NOT NULL),
+                  '{}') AS conversation_ids
+             FROM graph_insights i LEFT JOIN graph_insight_conversations ic USING (insight_id)
+            WHERE i.insight_id = ANY($1) GROUP BY i.insight_id""",
+        ids,
+    )
+    return {r["insight_id"]: InsightNode(r["insight_id"], r["category"],
+                                         tuple(r["conversation_ids"])) for r in rows}
+
+
+async def _conversations(
+    conn: asyncpg.Connection, ids: list[UUID]
+) -> dict[UUID, ConversationNode]:
+    rows = await conn.fetch(
+        "SELECT conversation_id, participant_id, categories, event_id"
+        " FROM graph_conversations WHERE conversation_id = ANY($1)",
+        ids,
+    )
+    return {r["conversation_id"]: ConversationNode(r["conversation_id"], r["participant_id"],
+                                                   tuple(r["categories"]), r["event_id"])
+            for r in rows}
+
+
+async def _participants(conn: asyncpg.Connection, ids: list[str]) -> dict[str, ParticipantNode]:
+    rows = await conn.fetch(
+        "SELECT participant_id, to_recontact, channel, earliest_contact_on, erased"
+        " FROM graph_participants WHERE participant_id = ANY($1)",
+        ids,
+    )
+    return {r["participant_id"]: ParticipantNode(r["participant_id"], r["to_recontact"],
+                                                 r["channel"], r["earliest_contact_on"],
+                                                 r["erased"]) for r in rows}
+
+
+_FED_BY = {
+    "priority": "SELECT action_id FROM graph_action_priorities WHERE priority_id = ANY($1)",
+    "insight": """SELECT DISTINCT ap.action_id FROM graph_priority_insights pi
+                   JOIN graph_action_priorities ap USING (priority_id)
+                  WHERE pi.insight_id = ANY($1)""",
+    "conversation": """SELECT DISTINCT ap.action_id FROM graph_insight_conversations ic
+                        JOIN graph_priority_insights pi USING (insight_id)
+                        JOIN graph_action_priorities ap USING (priority_id)
+                       WHERE ic.conversation_id = ANY($1)""",
+    "participant": """SELECT DISTINCT ap.action_id FROM graph_conversations c
+                       JOIN graph_insight_conversations ic USING (conversation_id)
+                       JOIN graph_priority_insights pi USING (insight_id)
+                       JOIN graph_action_priorities ap USING (priority_id)
+                      WHERE c.participant_id = ANY($1)""",
+}
+
+
+async def actions_fed_by(conn: asyncpg.Connection, kind: str, ids: Sequence[object]) -> list[UUID]:
+    """Actions that a priority, insight, conversation or participant feeds (so far)."""
+    rows = await conn.fetch(_FED_BY[kind], list(ids))
+    return sorted(r["action_id"] for r in rows)

@@ -1,0 +1,119 @@
+"""Wiring for the feedback service: done once here, so tests can pass their own fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import parseaddr
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+
+from contracts.topics import TOPIC_BY_TYPE
+from eventcore.http import BodySizeLimit, install_problem_handlers
+from eventcore.runtime import ServiceRuntime, Subscription
+from services.feedback.adapters.contacts import ContactReader, HttpContactReader
+from services.feedback.adapters.mailer import Mailer, SmtpMailer
+from services.feedback.config import CONSUMER, SCHEMA, SOURCE, UPSTREAM_TOPICS, FeedbackSettings
+from services.feedback.domain.categories import load_category_names
+from services.feedback.domain.glossary import load_glossary
+from services.feedback.domain.messages import Wording
+from services.feedback.entrypoints.http import FeedbackReads, include_routes
+from services.feedback.handlers import Policies
+from services.feedback.scheduler import Clock, Scheduler
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_runtime(settings: FeedbackSettings) -> ServiceRuntime:
+    policies = Policies(notify_from=settings.feedback_notify_from_status)
+    return ServiceRuntime(
+        source=SOURCE, schema=SCHEMA, settings=settings, migrations=[MIGRATIONS],
+        topics=TOPIC_BY_TYPE,
+        subscriptions=[Subscription(CONSUMER, UPSTREAM_TOPICS, policies.handlers())],
+    )
+
+
+def local_today(settings: FeedbackSettings) -> Clock:
+    zone = ZoneInfo(settings.feedback_timezone)
+    return lambda: datetime.now(UTC).astimezone(zone).date()
+
+
+def smtp_mailer(settings: FeedbackSettings) -> SmtpMailer:
+    password = settings.feedback_smtp_password
+    return SmtpMailer(
+        host=settings.feedback_smtp_host, port=settings.feedback_smtp_port,
+        sender=settings.feedback_smtp_from, starttls=settings.feedback_smtp_starttls,
+        username=settings.feedback_smtp_username,
+        password=password.get_secret_value() if password else None,
+        timeout_s=settings.feedback_smtp_timeout_s,
+    )
+
+
+def intake_contacts(settings: FeedbackSettings) -> HttpContactReader:
+    if settings.feedback_intake_token is None:
+        raise RuntimeError("GT_FEEDBACK_INTAKE_TOKEN: not set; contact details cannot be read "
+                           "(it must be one of intake's GT_INTAKE_CONTACT_READER_TOKENS)")
+    return HttpContactReader(settings.feedback_intake_url,
+                             settings.feedback_intake_token.get_secret_value(),
+                             timeout_s=settings.feedback_intake_timeout_s)
+
+
+def build_app(
+    settings: FeedbackSettings,
+    runtime: ServiceRuntime | None = None,
+    *,
+    contacts: ContactReader | None = None,
+    mailer: Mailer | None = None,
+    today: Clock | None = None,
+) -> FastAPI:
+    wording = Wording(load_glossary(settings.feedback_glossary_file),
+                      load_category_names(settings.feedback_categories_file))
+    reader = contacts or intake_contacts(settings)
+    sender = mailer or smtp_mailer(settings)
+    clock: Clock = today or local_today(settings)
+    mail_domain = parseaddr(settings.feedback_smtp_from)[1].rpartition("@")[2] or "localhost"
+    rt = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.start()
+        assert rt.pool is not None
+        scheduler = Scheduler(
+            pool=rt.pool, store=rt.store, contacts=reader, mailer=sender, wording=wording,
+            today=clock, mail_domain=mail_domain,
+            interval_s=settings.feedback_scheduler_interval_s,
+            lease_s=settings.feedback_send_lease_s, max_attempts=settings.feedback_max_attempts,
+        )
+        app.state.runtime = rt
+        app.state.scheduler = scheduler
+        app.state.feedback = FeedbackReads(rt.pool, rt.store, wording, clock)
+        task = asyncio.create_task(scheduler.run(), name="feedback-scheduler")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if isinstance(reader, HttpContactReader) and contacts is None:
+                await reader.aclose()
+            await rt.stop()
+
+    app = FastAPI(
+        title="Golden Thread — feedback",
+        version="1.0.0",
+        description="Tells every consenting participant, once and kindly, what changed "
+        "because of what they said; keeps the story of change.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
+    include_routes(app)
+    return app
+
+
+__all__ = ["FeedbackSettings", "build_app", "build_runtime"]

@@ -1,0 +1,1 @@
+"""Pure feedback rules: the golden thread walked back to voices, consent, wording. No I/O."""

@@ -1,0 +1,58 @@
+"""Consumed upstream events: fold each into the graph, then plan or cancel notifications.
+
+Ordering: events arrive in any order across topics and partitions, so nothing waits for
+anything. Every event re-resolves the actions it can newly reach: an ActionTaken resolves
+itself; a late PriorityAgreed, InsightDrafted or ConversationLogged re-resolves every action it
+feeds; a consent change re-resolves that person's actions. Resolution walks only complete
+paths, so a partial graph plans fewer people, never wrong ones, and the unique
+(participant, action) constraint makes re-resolving harmless. All graph writers take one
+transaction-scoped advisory lock, so two instances never resolve over each other's
+uncommitted halves (feedback volumes are small; correctness beats parallelism here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from eventcore.consumer import Handler
+from services.feedback.adapters.graph import actions_fed_by
+from services.feedback.planning import follow_consent, plan
+from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold, record
+
+GRAPH_LOCK = int.from_bytes(hashlib.sha256(b"feedback.graph").digest()[:8], "big", signed=True)
+
+_FEEDS = {
+    "PriorityAgreed": ("priority", "priority_id"),
+    "InsightDrafted": ("insight", "insight_id"),
+    "ConversationLogged": ("conversation", "conversation_id"),
+}
+
+
+@dataclass(frozen=True)
+class Policies:
+    notify_from: str
+
+    def handlers(self) -> dict[str, Handler]:
+        return {name: self.when_upstream_event_arrives_resolve_who_to_tell
+                for name in UPSTREAM_TYPES}
+
+    async def when_upstream_event_arrives_resolve_who_to_tell(
+        self, conn: asyncpg.Connection, event: Any
+    ) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK)
+        fact = fact_of(event)
+        await record(conn, fact)
+        await fold(conn, fact)
+        data = fact.data
+        if event.type == "ActionTaken":
+            await plan(conn, [UUID(data["action_id"])], self.notify_from)
+        elif event.type in _FEEDS:
+            kind, key = _FEEDS[event.type]
+            await plan(conn, await actions_fed_by(conn, kind, [UUID(data[key])]), self.notify_from)
+        if "participant_id" in data:
+            await follow_consent(conn, data["participant_id"], self.notify_from)

@@ -1,0 +1,249 @@
+"""Feedback end to end: real intake (conversations, consent, vault), real broker, real
+PostgreSQL, a real SMTP server on loopback; insights, priorities and actions published onto
+their topics with a correct hash chain."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts import parse_event
+from contracts.topics import NOTIFICATIONS
+from eventcore.embedded import StackEndpoints
+from services.feedback.adapters.contacts import HttpContactReader
+from tests.integration.intake_fixtures import RunningIntake, running_intake
+from tests.integration.feedback_fixtures import (
+    Clock,
+    Mailbox,
+    RunningFeedback,
+    Upstream,
+    eventually,
+    publish,
+    read_topic,
+    running_feedback,
+    smtp_server,
+)
+
+pytestmark = pytest.mark.integration
+TOKEN = "feedback-reader-" + secrets.token_hex(8)
+PARTNERS, TRUST = Upstream("insight"), Upstream("trust.east-london")
+
+
+@pytest.fixture(scope="module")
+async def mailbox() -> AsyncIterator[tuple[Mailbox, int]]:
+    async with smtp_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def intake(endpoints: StackEndpoints) -> AsyncIterator[RunningIntake]:
+    async with running_intake(endpoints, intake_contact_reader_tokens=TOKEN) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+async def feedback(endpoints: StackEndpoints, intake: RunningIntake, clock: Clock,
+                   mailbox: tuple[Mailbox, int]) -> AsyncIterator[RunningFeedback]:
+    contacts = HttpContactReader("http://intake", TOKEN,
+                                 transport=httpx.ASGITransport(app=intake.app))
+    async with running_feedback(endpoints, contacts=contacts, clock=clock,
+                                smtp_port=mailbox[1]) as running:
+        yield running
+    await contacts.aclose()
+
+
+@pytest.fixture(scope="module")
+async def producer(endpoints: StackEndpoints) -> AsyncIterator[AIOKafkaProducer]:
+    started = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap_servers)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+class Person:
+    def __init__(self, channel: str = "email", earliest: date | None = None) -> None:
+        tag = secrets.token_hex(4)
+        self.name, self.email = f"Amina Testperson{tag}", f"amina.{tag}@example.org"
+        self.channel, self.earliest = channel, earliest
+
+    async def speaks(self, intake: RunningIntake, *categories: str) -> dict[str, Any]:
+        consent = {"to_store": True, "to_quote": False, "to_recontact": self.channel != "none",
+                   "channel": self.channel, "earliest_contact_on": _iso(self.earliest)}
+        answer = await intake.client.post("/conversations", json={
+            "listener_id": "listener-1", "held_on": "2026-01-10", "setting": "community café",
+            "place": "Tower Hamlets", "categories": list(categories or ("community_support",)),
+            "summary": "Finds it hard to talk about low mood at home; the café group helps.",
+            "participant": {"contact": {"name": self.name, "email": self.email}},
+            "consent": consent})
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+async def thread(producer: AIOKafkaProducer, conversations: list[dict[str, Any]],
+                 *, action_first: bool = False, **action: Any) -> Any:
+    insight = PARTNERS.insight([UUID(c["id"]) for c in conversations])
+    priority = PARTNERS.priority([insight.data.insight_id])
+    taken = TRUST.action([priority.data.priority_id], **action)
+    await publish(producer, *([taken, priority, insight] if action_first
+                              else [insight, priority, taken]))
+    return taken
+
+
+async def notifications(feedback: RunningFeedback, **query: Any) -> list[dict[str, Any]]:
+    answer = await feedback.client.get("/notifications", params=query)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json())
+
+
+async def status_of(feedback: RunningFeedback, action: Any, pid: str, wanted: str) -> Any:
+    async def check() -> dict[str, Any] | None:
+        rows = await notifications(feedback, action_id=str(action.data.action_id),
+                                   participant_id=pid)
+        return rows[0] if rows and rows[0]["status"] == wanted else None
+    return await eventually(check, what=f"notification {wanted}")
+
+
+async def test_each_consenting_voice_is_emailed_once_in_plain_words_whatever_the_order(
+    feedback: RunningFeedback, intake: RunningIntake, producer: AIOKafkaProducer,
+    mailbox: tuple[Mailbox, int], endpoints: StackEndpoints,
+) -> None:
+    amina, quiet = Person(), Person("none")
+    said = [await amina.speaks(intake, "community_support", "continuity_of_care"),
+            await quiet.speaks(intake)]
+    action = await thread(producer, said, action_first=True)
+    [message] = await eventually(lambda: _some(mailbox[0].to(amina.email)), what="the email")
+    body = message.get_content()
+    assert body.startswith(f"Hello {amina.name},")
+    assert "Value of community support" in body and "Continuity of care" not in body
+    assert "the community mental health team in Tower Hamlets is making a change" in body
+    assert "NHS Talking Therapies drop-in" in body and "CMHT" not in body and "IAPT" not in body
+    again = TRUST.action(list(action.data.priority_ids), action_id=action.data.action_id,
+                         status="done", version=2)
+    await publish(producer, action, again)  # a redelivery and a new version
+    story = await eventually(lambda: _story_at(feedback, action, version=2), what="version 2")
+    await asyncio.sleep(0.5)  # several scheduler rounds
+    assert len(mailbox[0].to(amina.email)) == 1 and mailbox[0].to(quiet.email) == []
+    assert story["told"]["participants_told"] == [said[0]["participant_id"]]
+    assert story["heard"]["participants"] == 2 and story["changed"]["status"] == "done"
+    row = await status_of(feedback, action, said[0]["participant_id"], "sent")
+    raw = await read_topic(endpoints, NOTIFICATIONS, {row["notification_id"]})
+    event = parse_event(raw[row["notification_id"]])
+    assert event.type == "ParticipantNotified" and event.source == "feedback"
+    assert event.data.chain.conversation_ids == (UUID(said[0]["id"]),)
+    assert event.data.chain.priority_ids == action.data.priority_ids
+    assert event.causationids[:2] == (str(action.id), said[0]["event_id"])
+    assert event.correlationid == action.correlationid
+
+
+async def test_a_notification_before_the_earliest_contact_day_is_held_then_sent_when_due(
+    feedback: RunningFeedback, intake: RunningIntake, producer: AIOKafkaProducer,
+    mailbox: tuple[Mailbox, int], clock: Clock,
+) -> None:
+    later = Person(earliest=clock.today + timedelta(days=30))
+    said = await later.speaks(intake)
+    action = await thread(producer, [said])
+    held = await status_of(feedback, action, said["participant_id"], "held")
+    assert held["due_on"] == later.earliest.isoformat()  # type: ignore[union-attr]
+    await asyncio.sleep(0.3)
+    assert mailbox[0].to(later.email) == []
+    clock.today = clock.today + timedelta(days=30)
+    await eventually(lambda: _some(mailbox[0].to(later.email)), what="the email when due")
+
+
+@pytest.mark.parametrize("change", ["withdraw", "erase"])
+async def test_someone_who_withdraws_or_is_erased_is_never_contacted(
+    change: str, feedback: RunningFeedback, intake: RunningIntake,
+    producer: AIOKafkaProducer, mailbox: tuple[Mailbox, int], clock: Clock,
+) -> None:
+    person = Person(earliest=clock.today + timedelta(days=10))
+    said = await person.speaks(intake)
+    pid = said["participant_id"]
+    action = await thread(producer, [said])
+    await status_of(feedback, action, pid, "held")
+    if change == "withdraw":
+        answer = await intake.client.post(f"/participants/{pid}/consent", json={
+            "actor_id": "listener-1",
+            "consent": {"to_quote": False, "to_recontact": False, "channel": "none"}})
+    else:
+        answer = await intake.client.post(f"/participants/{pid}/erasure",
+                                          json={"actor_id": "listener-1"})
+    assert answer.status_code == 200, answer.text
+    cancelled = await status_of(feedback, action, pid, "cancelled")
+    assert cancelled["reason"] == ("consent_withdrawn" if change == "withdraw" else "erased")
+    clock.today = clock.today + timedelta(days=10)
+    await asyncio.sleep(0.5)
+    assert mailbox[0].to(person.email) == []
+
+
+async def test_in_person_feedback_becomes_a_peer_task_then_a_recorded_notification(
+    feedback: RunningFeedback, intake: RunningIntake, producer: AIOKafkaProducer,
+    mailbox: tuple[Mailbox, int], endpoints: StackEndpoints,
+) -> None:
+    person = Person("peer_in_person")
+    said = await person.speaks(intake, "cultural_factors")
+    await thread(producer, [said])
+
+    async def task() -> dict[str, Any] | None:
+        tasks = (await feedback.client.get("/peer-tasks")).json()
+        return next((t for t in tasks if t["participant_id"] == said["participant_id"]), None)
+
+    found = await eventually(task, what="a peer task")
+    assert "community mental health team" in found["brief"]
+    assert person.name not in found["brief"] and person.email not in str(found)
+    done = await feedback.client.post(f"/peer-tasks/{found['task_id']}/done",
+                                      json={"actor_id": "peer-3"})
+    assert done.status_code == 200 and done.json()["recorded"] is True
+    again = await feedback.client.post(f"/peer-tasks/{found['task_id']}/done",
+                                       json={"actor_id": "peer-3"})
+    assert again.status_code == 409
+    raw = await read_topic(endpoints, NOTIFICATIONS, {found["notification_id"]})
+    event = parse_event(raw[found["notification_id"]])
+    assert event.type == "ParticipantNotified"
+    assert event.data.channel == "peer_in_person" and event.actorid == "peer-3"
+    assert event.data.points_answered == ("community_support",)
+    assert mailbox[0].to(person.email) == []
+
+
+async def test_nothing_personal_stays_in_feedback_after_sending(
+    feedback: RunningFeedback, intake: RunningIntake, producer: AIOKafkaProducer,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    person = Person()
+    said = await person.speaks(intake)
+    await thread(producer, [said])
+    await eventually(lambda: _some(mailbox[0].to(person.email)), what="the email")
+    pool = feedback.app.state.runtime.pool
+    async with pool.acquire() as conn:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'feedback'")
+        for table in (t["tablename"] for t in tables):
+            text = " ".join(await conn.fetchval(
+                f"SELECT coalesce(array_agg(t::text), '{{}}') FROM feedback.{table} t"))
+            for secret in (person.name, person.email, "Testperson"):
+                assert secret not in text, f"{table} keeps personal data"
+
+
+async def _some(found: list[Any]) -> list[Any] | None:
+    return found or None
+
+
+async def _story_at(feedback: RunningFeedback, action: Any, version: int) -> Any:
+    answer = await feedback.client.get(f"/story/{action.data.action_id}")
+    story = answer.json() if answer.status_code == 200 else None
+    return story if story and story["changed"]["version"] == version else None
