@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
 from eventcore.http import BodySizeLimit, install_problem_handlers
+from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime, Subscription
 from services.feedback.adapters.contacts import ContactReader, HttpContactReader
 from services.feedback.adapters.mailer import Mailer, SmtpMailer
@@ -113,6 +114,7 @@ def build_app(
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
     include_routes(app)
+    install_operations(app, rt)
     return app
 
 

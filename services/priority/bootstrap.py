@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from contracts.topics import ACTIONS, INSIGHTS, TOPIC_BY_TYPE
 from eventcore.http import BodySizeLimit, install_problem_handlers
+from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime, Subscription
 from services.priority.config import CONSUMER, SCHEMA, SOURCE, PrioritySettings
 from services.priority.entrypoints.http import include_routes
@@ -64,4 +65,5 @@ def build_app(settings: PrioritySettings, runtime: ServiceRuntime | None = None)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.priority_max_body_bytes)
     include_routes(app)
+    install_operations(app, rt)
     return app
