@@ -63,6 +63,8 @@ async def when_conversation_logged_record_it(
     if not inserted:
         known = await conn.fetchval(
             "SELECT event_id FROM conversations WHERE conversation_id = $1", data.conversation_id)
+        if known is None:
+            raise DomainRejection("event id already recorded for a different conversation")
         if known != event.id:
             raise DomainRejection("conversation already recorded from a different event")
 

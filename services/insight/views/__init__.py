@@ -1,0 +1,1 @@
+"""Read side: conversations partners browse and the insights drafted from them."""
