@@ -38,6 +38,13 @@ def _field(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+_FIXED_MESSAGES = {
+    "uuid_parsing": "must be a UUID",
+    "uuid_type": "must be a UUID",
+    "uuid_version": "must be a UUID of a supported version",
+}
+
+
 def validation_problems(errors: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
     """Only the location and pydantic's message: the input (maybe personal data) is dropped."""
     out: list[tuple[str, str]] = []
@@ -48,6 +55,8 @@ def validation_problems(errors: Iterable[dict[str, Any]]) -> list[tuple[str, str
             out.append((_field(err.get("loc", ())), "required field is missing"))
         elif err.get("type") == "extra_forbidden":
             out.append((_field(err.get("loc", ())), "unknown field"))
+        elif err.get("type") in _FIXED_MESSAGES:  # pydantic's own text quotes the input here
+            out.append((_field(err.get("loc", ())), _FIXED_MESSAGES[str(err["type"])]))
         else:
             out.append((_field(err.get("loc", ())), str(err.get("msg", "invalid value"))))
     return out

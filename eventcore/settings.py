@@ -32,6 +32,12 @@ class CoreSettings(BaseSettings):
         description="Consumer fetch wait. Tansu does not answer a waiting fetch early, so "
         "consumer latency follows this value; the embedded stack uses 10 ms.",
     )
+    kafka_session_timeout_ms: int = Field(
+        default=10_000, ge=1_000,
+        description="Consumer group session timeout. A consumer that dies is noticed after this; "
+        "Tansu never sees a clean leave from generation 0, so tests use a short one.",
+    )
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     topic_partitions: int = Field(default=3, ge=1, description="Partitions per topic created.")
     topic_replication_factor: int = Field(default=1, ge=1)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)

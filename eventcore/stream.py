@@ -29,6 +29,8 @@ def subscribe(
         group_id=group_id or consumer.name,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{consumer.name}:{','.join(topics)}",
     )

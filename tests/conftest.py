@@ -49,6 +49,9 @@ def core_values(endpoints: StackEndpoints, database_url: str) -> dict[str, objec
         "kafka_enable_idempotence": endpoints.kafka_enable_idempotence,
         "kafka_fetch_max_wait_ms": endpoints.kafka_fetch_max_wait_ms,
         "relay_poll_interval_s": 0.2,
+        # A consumer group whose last member vanished frees up after this (see settings).
+        "kafka_session_timeout_ms": 3_000,
+        "kafka_heartbeat_interval_ms": 500,
     }
 
 

@@ -32,10 +32,18 @@ async def read_published(
         while loop.time() < deadline and (settled_at is None or loop.time() < settled_at):
             for records in (await consumer.getmany(timeout_ms=100)).values():
                 for r in records:
-                    if UUID(dict(r.headers)["ce_id"].decode()) in event_ids:
+                    event_id = dict(r.headers or ()).get("ce_id")
+                    if event_id is not None and _uuid(event_id) in event_ids:
                         found.append(parse_event(r.value))
             if settled_at is None and {e.id for e in found} >= event_ids:
                 settled_at = loop.time() + settle_s
     finally:
         await consumer.stop()
     return found
+
+
+def _uuid(raw: bytes) -> UUID | None:
+    try:
+        return UUID(raw.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -9,13 +9,16 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from eventcore.http import correlation_id, problem_response
+from eventcore.telemetry import current_traceparent
 from services.intake.domain.commands import ChangeConsent, EraseParticipant, LogConversation
 from services.intake.handlers import Accepted, Intake, Rejected, RequestContext
 from services.intake.views import ConversationFilter, get_conversation, list_conversations
 
 
 def _context(request: Request) -> RequestContext:
-    return RequestContext(correlation_id(request), request.headers.get("traceparent"))
+    # The trace context is the request's own server span (a caller's traceparent header is its
+    # parent); a malformed header is simply not continued.
+    return RequestContext(correlation_id(request), current_traceparent())
 
 
 def _intake(request: Request) -> Intake:
