@@ -50,7 +50,7 @@ def _check_schema(schema: str) -> None:
 def _read_migrations(folders: Sequence[Path | resources.abc.Traversable]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for folder in folders:
-        files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+        files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
         found.extend((f"{folder.name}/{f.name}", f.read_text(encoding="utf-8")) for f in files)
     return found
 

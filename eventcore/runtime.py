@@ -161,8 +161,11 @@ class ServiceRuntime:
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task %s stopped: %s", task.get_name(), describe(task.exception()))
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("background task %s stopped: %s", task.get_name(), describe(error))
 
 
 RuntimeFactory = Callable[[CoreSettings], ServiceRuntime]

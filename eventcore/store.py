@@ -11,28 +11,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from contracts.chain import canonical_body
+from contracts.drafts import EventDraft
 from eventcore.metrics import CoreMetrics
 from eventcore.telemetry import current_traceparent
-
-
-class EventDraft(Protocol):
-    """An event not yet sequenced: everything but sequence, prevhash and hash."""
-
-    @property
-    def id(self) -> UUID: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def subjectversion(self) -> int: ...
-    def model_dump(self, *, mode: str = ...) -> dict[str, Any]: ...
 
 
 class ConcurrencyError(Exception):
@@ -95,7 +82,7 @@ class EventStore:
         self._metrics = metrics
 
     async def append(
-        self, conn: asyncpg.Connection, drafts: Sequence[EventDraft]
+        self, conn: asyncpg.Connection, drafts: Sequence[EventDraft[Any]]
     ) -> list[RecordedEvent]:
         """Append drafts in order, atomically. Raises ConcurrencyError when a version is taken."""
         recorded: list[RecordedEvent] = []
@@ -104,7 +91,7 @@ class EventStore:
                 recorded.append(await self._append_one(conn, draft))
         return recorded
 
-    async def _append_one(self, conn: asyncpg.Connection, draft: EventDraft) -> RecordedEvent:
+    async def _append_one(self, conn: asyncpg.Connection, draft: EventDraft[Any]) -> RecordedEvent:
         draft = _with_trace_context(draft)
         body = draft.model_dump(mode="json")
         if body.get("source") != self.source:
@@ -158,15 +145,12 @@ class EventStore:
         return int(value or 0)
 
 
-def _with_trace_context(draft: EventDraft) -> EventDraft:
+def _with_trace_context(draft: EventDraft[Any]) -> EventDraft[Any]:
     """Stamp the current trace onto a draft that carries none, so the relay can continue it."""
-    if getattr(draft, "traceparent", None) is None:
+    if draft.traceparent is None:
         traceparent = current_traceparent()
         if traceparent is not None:
-            copy = getattr(draft, "model_copy", None)
-            if copy is not None:
-                stamped: EventDraft = copy(update={"traceparent": traceparent})
-                return stamped
+            return draft.model_copy(update={"traceparent": traceparent})
     return draft
 
 
