@@ -12,8 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from contracts.chain import ChainHead, ChainVerifier
+from orjson import loads as json_loads
+
+from contracts.chain import ChainHead, ChainVerifier, raw_body_digest
 from contracts.envelope import Envelope
 from contracts.problems import ContractError
 from contracts.registry import parse_event
@@ -62,6 +65,7 @@ class Replay:
         self._messages = 0
         self._events = 0
         self._progress = progress
+        self._digests: dict[UUID, bytes] = {}
 
     def feed(self, raw: bytes | str) -> None:
         self._messages += 1
@@ -70,6 +74,8 @@ class Replay:
         except ContractError as exc:
             self._record(_contract_break(raw, exc))
         else:
+            # The digest of the bytes as received spares re-dumping the parsed event to hash it.
+            self._digests[event.id] = raw_body_digest(json_loads(raw))
             self.feed_event(event)
         if self._progress is not None and self._messages % self.options.progress_every == 0:
             self._progress(Progress(self._messages, self._events, self._sequencer.buffered,
@@ -117,7 +123,7 @@ class Replay:
         verifier = self._verifiers.get(source)
         if verifier is None:
             verifier = self._verifiers[source] = ChainVerifier()
-        found = verifier.check(event)
+        found = verifier.check(event, self._digests.pop(event.id, None))
         if found is not None:
             self._record(AuditBreak.from_chain(found, event.recordedtime.timestamp()))
             # Resynchronise on the broken event, so one break does not hide the next.

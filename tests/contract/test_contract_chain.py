@@ -154,3 +154,16 @@ def test_a_break_never_carries_event_contents(make_chain: Chain) -> None:
     found = verify_chain(events)
 
     assert found is not None and secret not in str(found)
+
+
+def test_canonical_json_is_byte_identical_to_the_standard_library_form() -> None:
+    import json
+
+    from contracts.chain import canonical_json
+
+    tricky = ["plain", "é ü 中文 🙂", "\x00\x01\x1f\x7f", 'quote" back\\slash /', "\u2028\u2029",
+              "\t\n\r\b\f", "<script>&'", ""]
+    for text in tricky:
+        body = {"b": text, "a": [1, None, True, {"z": text, "y": -5}], "c": 12345678901234}
+        reference = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert canonical_json(body) == reference.encode("utf-8")
