@@ -26,7 +26,7 @@ from contracts import (
     new_event,
 )
 from eventcore.store import EventStore, RecordedEvent
-from services.intake.adapters.vault import Vault
+from services.intake.adapters.vault import ParticipantKey, Vault
 from services.intake.config import SOURCE
 from services.intake.domain.categories import CategorySet
 from services.intake.domain.commands import ChangeConsent, EraseParticipant, LogConversation
@@ -74,12 +74,15 @@ class Intake:
         if problems:
             raise Rejected(problems)
         async with self.pool.acquire() as conn, conn.transaction():
-            pid, status = await self._participant_for(conn, cmd)
+            key, status = await self._participant_for(conn, cmd)
+            pid = key.participant_id
             if cmd.participant.contact is not None:
                 contact = cmd.participant.contact.model_dump(exclude_none=True)
-                await self.vault.store_contact(conn, pid, contact)
-            await self._require_email_if_needed(conn, cmd, pid)
-            quotes = tuple([await self.vault.seal(conn, pid, q) for q in cmd.quotes])
+                await self.vault.store_contact(conn, key, contact)
+            given = cmd.participant.contact
+            if not (given and given.email):  # else the address was just given
+                await self._require_email_if_needed(conn, cmd, pid)
+            quotes = tuple(key.seal(q) for q in cmd.quotes)
             conversation_id = uuid4()
             data = ConversationLogged(
                 conversation_id=conversation_id, participant_id=pid, participant_status=status,
@@ -97,18 +100,20 @@ class Intake:
             recorded = await self._append(conn, draft)
         return Accepted(str(conversation_id), pid, recorded.event_id, recorded.sequence)
 
-    async def _participant_for(self, conn: asyncpg.Connection, cmd: LogConversation) -> tuple[str, str]:
+    async def _participant_for(
+        self, conn: asyncpg.Connection, cmd: LogConversation
+    ) -> tuple[ParticipantKey, str]:
+        """The participant's key (created for someone new), unwrapped once for this request."""
         pid = cmd.participant.id
         if pid is None:
-            pid = new_participant_id()
-            await self.vault.create_key(conn, pid)
-            return pid, "new"
+            return await self.vault.create_key(conn, new_participant_id()), "new"
         row = await self._lock_participant(conn, pid)
         if row is None:
             raise Rejected([RuleBroken("participant.id", "unknown participant")], 404)
-        if row["erased"]:
+        key = None if row["erased"] else await self.vault.key(conn, pid)
+        if key is None:
             raise Rejected([RuleBroken("participant.id", "this participant has been erased")], 409)
-        return pid, "returning"
+        return key, "returning"
 
     async def _require_email_if_needed(
         self, conn: asyncpg.Connection, cmd: LogConversation, pid: str

@@ -46,22 +46,44 @@ def new_master_key() -> str:
     return _b64(secrets.token_bytes(32))
 
 
+class ParticipantKey:
+    """One participant's unwrapped key, held only for the length of a request."""
+
+    def __init__(self, participant_id: str, key_id: str, key: bytes) -> None:
+        self.participant_id = participant_id
+        self.key_id = key_id
+        self._aead = AESGCM(key)
+        self._aad = f"{participant_id}:{key_id}".encode()
+
+    def seal(self, plaintext: str) -> Sealed:
+        nonce = os.urandom(12)
+        ciphertext = self._aead.encrypt(nonce, plaintext.encode("utf-8"), self._aad)
+        return Sealed(key_id=self.key_id, alg=ALG, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
+
+    def open(self, sealed: Sealed) -> str | None:
+        if sealed.key_id != self.key_id:
+            return None
+        plain = self._aead.decrypt(_unb64(sealed.nonce), _unb64(sealed.ciphertext), self._aad)
+        return plain.decode("utf-8")
+
+
 class Vault:
     def __init__(self, master_key: bytes) -> None:
         self._master = AESGCM(master_key)
 
-    async def create_key(self, conn: asyncpg.Connection, participant_id: str) -> None:
-        key_id = f"k_{secrets.token_hex(8)}"
-        nonce = os.urandom(12)
-        wrapped = nonce + self._master.encrypt(nonce, os.urandom(32), participant_id.encode())
+    async def create_key(self, conn: asyncpg.Connection, participant_id: str) -> ParticipantKey:
+        key_id, key, nonce = f"k_{secrets.token_hex(8)}", os.urandom(32), os.urandom(12)
+        wrapped = nonce + self._master.encrypt(nonce, key, participant_id.encode())
         await conn.execute(
             "INSERT INTO participant_keys (participant_id, key_id, wrapped_key) VALUES ($1, $2, $3)",
             participant_id,
             key_id,
             wrapped,
         )
+        return ParticipantKey(participant_id, key_id, key)
 
-    async def _key(self, conn: asyncpg.Connection, participant_id: str) -> tuple[str, AESGCM] | None:
+    async def key(self, conn: asyncpg.Connection, participant_id: str) -> ParticipantKey | None:
+        """The participant's key, or None once it has been destroyed (or never existed)."""
         row = await conn.fetchrow(
             "SELECT key_id, wrapped_key FROM participant_keys WHERE participant_id = $1",
             participant_id,
@@ -70,32 +92,24 @@ class Vault:
             return None
         wrapped: bytes = row["wrapped_key"]
         key = self._master.decrypt(wrapped[:12], wrapped[12:], participant_id.encode())
-        return row["key_id"], AESGCM(key)
+        return ParticipantKey(participant_id, row["key_id"], key)
 
     async def seal(self, conn: asyncpg.Connection, participant_id: str, plaintext: str) -> Sealed:
-        found = await self._key(conn, participant_id)
+        found = await self.key(conn, participant_id)
         if found is None:
             raise ParticipantErasedError(participant_id)
-        key_id, aead = found
-        nonce = os.urandom(12)
-        aad = f"{participant_id}:{key_id}".encode()
-        ciphertext = aead.encrypt(nonce, plaintext.encode("utf-8"), aad)
-        return Sealed(key_id=key_id, alg=ALG, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
+        return found.seal(plaintext)
 
     async def open(self, conn: asyncpg.Connection, participant_id: str, sealed: Sealed) -> str | None:
         """The plaintext, or None when the participant's key has been destroyed."""
-        found = await self._key(conn, participant_id)
-        if found is None or found[0] != sealed.key_id:
-            return None
-        key_id, aead = found
-        aad = f"{participant_id}:{key_id}".encode()
-        plain = aead.decrypt(_unb64(sealed.nonce), _unb64(sealed.ciphertext), aad)
-        return plain.decode("utf-8")
+        found = await self.key(conn, participant_id)
+        return None if found is None else found.open(sealed)
 
     async def store_contact(
-        self, conn: asyncpg.Connection, participant_id: str, contact: dict[str, Any]
+        self, conn: asyncpg.Connection, key: ParticipantKey, contact: dict[str, Any]
     ) -> None:
-        sealed = await self.seal(conn, participant_id, json.dumps(contact, ensure_ascii=False))
+        participant_id = key.participant_id
+        sealed = key.seal(json.dumps(contact, ensure_ascii=False))
         await conn.execute(
             "INSERT INTO participant_contacts (participant_id, sealed) VALUES ($1, $2)"
             " ON CONFLICT (participant_id) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()",
