@@ -20,6 +20,7 @@ from uuid import UUID
 
 from contracts.envelope import CHAIN_FIELDS, Envelope, EventContext
 
+_orjson: Any
 try:  # optional accelerator; identical output (tests/contract check it)
     import orjson as _orjson
 except ImportError:  # pragma: no cover - contracts stay usable with the standard library alone
@@ -42,7 +43,7 @@ def canonical_body(event: EventContext) -> bytes:
 
     Works for a draft and for the sequenced event alike, giving the same bytes.
     """
-    return canonical_json(event.model_dump(mode="json", exclude=_CHAIN_FIELD_SET))
+    return canonical_json(event.model_dump(mode="json", exclude=set(_CHAIN_FIELD_SET)))
 
 
 def body_digest(event: EventContext) -> bytes:
