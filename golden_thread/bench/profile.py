@@ -1,0 +1,169 @@
+"""Where the time goes: py-spy on one part of the system while the bench drives it.
+
+    python -m golden_thread.bench.profile intake  --seconds 20   # the intake service process
+    python -m golden_thread.bench.profile insight --seconds 20   # an insight consumer worker
+    python -m golden_thread.bench.profile store   --seconds 10   # EventStore.append, 8 conns
+    python -m golden_thread.bench.profile replay  --events 200000  # audit replay from the stores
+
+Needs py-spy (`pip install py-spy`, in the `bench` extra). Writes the raw collapsed stacks
+(flamegraph.pl / speedscope input) to --out and prints the functions holding the most samples,
+inclusive and self, with their share of the samples. Only on-CPU samples are taken (py-spy
+leaves out idle threads), so waiting on the database or the broker is not in the profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from contracts.topics import ALL_TOPICS
+from eventcore.embedded import EmbeddedStack
+from eventcore.settings import CoreSettings
+from golden_thread.bench import http_load, replay
+from golden_thread.bench.fixtures import conversation_bodies
+from golden_thread.bench.infra import create_database, stack_env, start_service, start_worker
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
+
+
+def spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                             "--rate", "250", "--format", "raw", "--output", str(out),
+                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def summarise(raw: Path, top: int = 25) -> str:
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_short(f) for f in stack.split(";")]
+        for name in set(frames):
+            inclusive[name] += count
+        own[frames[-1]] += count
+    if not total:
+        return "no samples"
+    lines = [f"{total} samples"]
+    lines += ["", "inclusive (share of samples with the function on the stack):"]
+    lines += [f"  {n / total:6.1%}  {name}" for name, n in inclusive.most_common(top)]
+    lines += ["", "self (share of samples in the function itself):"]
+    lines += [f"  {n / total:6.1%}  {name}" for name, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    match = _FRAME.match(frame.strip())
+    if not match:
+        return frame.strip()
+    path = match["file"]
+    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{match['func']} ({path})"
+
+
+async def _profile_intake(seconds: float, out: Path, work: Path) -> None:
+    async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
+        from golden_thread.bench.infra import Processes
+        from golden_thread.bench.report import Report
+        from golden_thread.bench.runner import Context, Plan, _authorize, _intake_env
+
+        ctx = Context(Plan.quick(), Report("profile", ""), ep, work, procs=Processes([]))
+        ctx.system_url = await create_database(ep, "profile")
+        proc = start_service("intake", _intake_env(ctx), work)
+        try:
+            await proc.wait_ready(60)
+            bodies = itertools.cycle(list(conversation_bodies(2_000)))
+            load = asyncio.create_task(http_load.drive(proc.url, bodies, clients=8,
+                                                       seconds=seconds + 3,
+                                                       authorize=_authorize(ctx)))
+            await asyncio.sleep(2)
+            recorder = spy(proc.process.pid, seconds, out)
+            results, took = await load
+            await asyncio.to_thread(recorder.wait)
+            print(f"intake accepted {results.accepted / took:,.0f} conv/s while profiled")
+        finally:
+            proc.stop()
+
+
+async def _profile_insight(seconds: float, out: Path, work: Path) -> None:
+    async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
+        from golden_thread.bench.pipelines import generated_history, publish
+
+        history = generated_history(int(seconds * 400))
+        await publish(ep, history["ConversationLogged"])
+        url = await create_database(ep, "profile")
+        proc = start_worker("insight", "insight-profile", stack_env(ep, url), work, "insight")
+        try:
+            await asyncio.sleep(6)  # the group join
+            recorder = spy(proc.process.pid, seconds, out)
+            await asyncio.to_thread(recorder.wait)
+        finally:
+            proc.stop()
+
+
+async def _profile_store(seconds: float, out: Path, work: Path) -> None:
+    async with EmbeddedStack(CoreSettings(), topics=[], work_dir=work / "stack") as ep:
+        url = await create_database(ep, "profile")
+        code = ("import asyncio, sys; from golden_thread.bench import store_append; "
+                f"print(asyncio.run(store_append.measure({url!r}, {seconds + 2}, "
+                "batches=(1,))))")
+        child = subprocess.Popen([sys.executable, "-c", code])  # noqa: ASYNC220
+        await asyncio.sleep(4)
+        recorder = spy(child.pid, seconds, out)
+        await asyncio.to_thread(recorder.wait)
+        await asyncio.to_thread(child.wait)
+
+
+async def _profile_replay(events: int, out: Path, work: Path) -> None:
+    async with EmbeddedStack(CoreSettings(), topics=[], work_dir=work / "stack") as ep:
+        url = await create_database(ep, "profile")
+        _, _, schemas = await replay.load_history(url, events)
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        await asyncio.to_thread(subprocess.run, [
+            py_spy, "record", "--rate", "250", "--format", "raw", "--output", str(out), "--",
+            sys.executable, "-m", "golden_thread.bench.replay_worker", "replay", url, *schemas],
+            check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("target", choices=("intake", "insight", "store", "replay"))
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args(argv)
+    out = args.out or Path(tempfile.gettempdir()) / f"gt-profile-{args.target}.txt"
+    work = Path(tempfile.mkdtemp(prefix="gt-profile-"))
+    try:
+        if args.target == "replay":
+            asyncio.run(_profile_replay(args.events, out, work))
+        else:
+            job = {"intake": _profile_intake, "insight": _profile_insight,
+                   "store": _profile_store}[args.target]
+            asyncio.run(job(args.seconds, out, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"raw stacks: {out} (load average {os.getloadavg()[0]:.2f})")
+    print(summarise(out, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

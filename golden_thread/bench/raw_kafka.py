@@ -1,0 +1,194 @@
+"""Raw broker limits with aiokafka and nothing else, on topics of their own.
+
+- produce with acks=all (the relay's producer settings), pipelined;
+- consume in a consumer group, committing after each fetched batch;
+- produce and consume together (a consumer already in its group while the producer sends);
+- latency, send to receipt, at a paced rate, with the system's fetch settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import struct
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from eventcore.embedded import StackEndpoints
+from golden_thread.bench.infra import new_topics
+from golden_thread.bench.report import RawLimit
+from golden_thread.bench.timing import percentile
+
+IN_FLIGHT = 2_000
+
+
+def producer(endpoints: StackEndpoints) -> AIOKafkaProducer:
+    """The same settings as eventcore.messaging.make_producer."""
+    return AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap_servers, acks="all",
+                            enable_idempotence=endpoints.kafka_enable_idempotence, linger_ms=2,
+                            client_id="bench-raw-producer")
+
+
+async def produce(prod: AIOKafkaProducer, topic: str, payload: bytes, count: int) -> float:
+    """Send `count` messages pipelined (at most IN_FLIGHT unacknowledged); returns seconds."""
+    started = time.perf_counter()
+    pending: list[asyncio.Future[object]] = []
+    for n in range(count):
+        pending.append(await prod.send(topic, payload, key=str(n).encode()))
+        if len(pending) >= IN_FLIGHT:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+    return time.perf_counter() - started
+
+
+async def joined_consumer(endpoints: StackEndpoints, topic: str, group: str,
+                          fetch_max_wait_ms: int | None = None) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=endpoints.kafka_bootstrap_servers, group_id=group,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+        fetch_max_wait_ms=fetch_max_wait_ms or endpoints.kafka_fetch_max_wait_ms,
+        session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
+    await consumer.start()
+    return consumer
+
+
+async def consume(consumer: AIOKafkaConsumer, count: int, timeout_s: float) -> list[float]:
+    """Receipt times of `count` messages, committing after each batch."""
+    stamps: list[float] = []
+    deadline = time.perf_counter() + timeout_s
+    while len(stamps) < count and time.perf_counter() < deadline:
+        batches = await consumer.getmany(timeout_ms=100, max_records=2_000)
+        if batches:
+            now = time.perf_counter()
+            for records in batches.values():
+                stamps.extend(now for _ in records)
+            await consumer.commit()
+    return stamps
+
+
+@dataclass
+class KafkaRaw:
+    produce: RawLimit
+    consume: RawLimit
+    pipeline: RawLimit
+
+
+async def measure(endpoints: StackEndpoints, payload: bytes, count: int) -> KafkaRaw:
+    tag = secrets.token_hex(3)
+    t_fill, t_pipe = f"bench.raw.consume.{tag}", f"bench.raw.pipeline.{tag}"
+    await new_topics(endpoints, [t_fill, t_pipe])
+    prod = producer(endpoints)
+    await prod.start()
+    try:
+        await produce(prod, t_fill, payload, min(200, count))  # warm-up: connections, metadata
+        seconds = await produce(prod, t_fill, payload, count)
+        produced = RawLimit("kafka.produce", f"aiokafka produce acks=all, {len(payload)} B JSON",
+                            count / seconds, "msg/s", {"messages": count, "bytes": len(payload)})
+        total = count + min(200, count)
+        # Both consumers join their groups at once (a join takes ~5 s on Tansu).
+        fill_consumer, pipe_consumer = await asyncio.gather(
+            joined_consumer(endpoints, t_fill, f"bench-raw-consume-{tag}"),
+            joined_consumer(endpoints, t_pipe, f"bench-raw-pipeline-{tag}"))
+        try:
+            pipe_ready = asyncio.create_task(_wait_assigned(pipe_consumer))
+            stamps = await consume(fill_consumer, total, timeout_s=60 + count / 1_000)
+            consumed = RawLimit("kafka.consume", "aiokafka consume in a group, commit per batch",
+                                _after_first_batch(stamps), "msg/s", {"messages": len(stamps)})
+            await pipe_ready
+            receiving = asyncio.create_task(consume(pipe_consumer, count, 60 + count / 1_000))
+            started = time.perf_counter()
+            await produce(prod, t_pipe, payload, count)
+            received = await receiving
+            elapsed = (max(received) if received else time.perf_counter()) - started
+            pipeline = RawLimit("kafka.produce_consume",
+                                "aiokafka produce (acks=all) and consume (group, commits) together",
+                                len(received) / elapsed, "msg/s", {"messages": len(received)})
+        finally:
+            await asyncio.gather(fill_consumer.stop(), pipe_consumer.stop())
+    finally:
+        await prod.stop()
+    return KafkaRaw(produced, consumed, pipeline)
+
+
+def _after_first_batch(stamps: list[float]) -> float:
+    """Messages per second from the first fetched batch on (the group join is not counted)."""
+    if not stamps:
+        return 0.0
+    first, last = stamps[0], stamps[-1]
+    later = sum(1 for s in stamps if s > first)
+    return later / (last - first) if last > first else 0.0
+
+
+async def _wait_assigned(consumer: AIOKafkaConsumer, timeout_s: float = 30.0) -> None:
+    deadline = time.perf_counter() + timeout_s
+    while not consumer.assignment():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("raw consumer was not assigned partitions")
+        await asyncio.sleep(0.05)
+
+
+async def latency(endpoints: StackEndpoints, payload_size: int, rate: float, seconds: float,
+                  prefill: int) -> tuple[RawLimit, RawLimit]:
+    """Send-to-receipt latency at `rate` msg/s for `seconds`, the consumer's fetch wait as the
+    services have it, on a topic first filled with `prefill` messages (Tansu slows as a topic
+    fills). The consumer is assigned its partitions (no group join) and starts at the end."""
+    topic = f"bench.raw.latency.{secrets.token_hex(3)}"
+    await new_topics(endpoints, [topic])
+    filler = b"x" * payload_size
+    prod = producer(endpoints)
+    await prod.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap_servers,
+                                group_id=None, enable_auto_commit=False,
+                                fetch_max_wait_ms=endpoints.kafka_fetch_max_wait_ms)
+    await consumer.start()
+    try:
+        if prefill:
+            await produce(prod, topic, filler, prefill)
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
+                                                         or await _partitions(consumer, topic))]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)
+        total = max(1, int(rate * seconds))
+        latencies: list[float] = []
+
+        async def receive() -> None:
+            while len(latencies) < total:
+                batches = await consumer.getmany(timeout_ms=200)
+                now = time.time()
+                for records in batches.values():
+                    for r in records:
+                        (sent,) = struct.unpack_from(">d", r.value)
+                        latencies.append((now - sent) * 1000)
+
+        receiving = asyncio.create_task(receive())
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        sends = []
+        for n in range(total):
+            delay = begin + n / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = struct.pack(">d", time.time()) + filler[8:]
+            sends.append(await prod.send(topic, body, key=str(n).encode()))
+        await asyncio.gather(*sends)
+        await asyncio.wait_for(receiving, timeout=30)
+    finally:
+        await consumer.stop()
+        await prod.stop()
+    detail = {"rate": round(rate, 1), "seconds": seconds, "messages": len(latencies),
+              "prefill": prefill, "bytes": payload_size,
+              "fetch_max_wait_ms": endpoints.kafka_fetch_max_wait_ms}
+    return (RawLimit("kafka.latency_p50", "aiokafka send→receipt p50 at the e2e rate",
+                     percentile(latencies, 50), "ms", detail),
+            RawLimit("kafka.latency_p99", "aiokafka send→receipt p99 at the e2e rate",
+                     percentile(latencies, 99), "ms", detail))
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer.topics()  # refreshes metadata
+    return consumer.partitions_for_topic(topic) or {0}

@@ -1,0 +1,72 @@
+"""One replay measurement in a fresh process, so its peak RSS is its own.
+
+`python -m golden_thread.bench.replay_worker scan|replay DATABASE_URL SCHEMA...` prints one JSON
+line: events, seconds, peak_rss_mb, rss_before_mb (and, for replay, whether it verified).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+import psutil
+
+
+def _peak_mb() -> float:
+    """Peak RSS of this process's own memory (VmHWM). ru_maxrss would not do: Linux carries the
+    parent's high-water mark across fork and exec, so a child started by a big parent inherits it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux
+
+
+async def scan(url: str, schemas: list[str]) -> dict[str, Any]:
+    """The raw read limit of the store source: audit's own query and cursor, JSON decode only."""
+    from golden_thread.audit.sources import store_messages
+
+    before = psutil.Process().memory_info().rss / 1e6
+    count = 0
+    started = time.perf_counter()
+    async for batch in store_messages(url, schemas):
+        for raw in batch:
+            json.loads(raw)
+        count += len(batch)
+    seconds = time.perf_counter() - started
+    return {"events": count, "seconds": seconds, "rss_before_mb": before,
+            "peak_rss_mb": _peak_mb()}
+
+
+async def replay(url: str, schemas: list[str]) -> dict[str, Any]:
+    from golden_thread.audit.run import HistorySource, replay_history
+    from golden_thread.audit.verify import ReplayOptions
+
+    before = psutil.Process().memory_info().rss / 1e6
+    started = time.perf_counter()
+    _, verification = await replay_history(
+        HistorySource(store_url=url, schemas=tuple(schemas)),
+        ReplayOptions(progress_every=10**12), quiet=True)
+    seconds = time.perf_counter() - started
+    return {"events": verification.events, "messages": verification.messages,
+            "seconds": seconds, "verified": verification.verified,
+            "breaks": verification.breaks_total, "rss_before_mb": before,
+            "peak_rss_mb": _peak_mb()}
+
+
+def main(argv: list[str]) -> int:
+    mode, url, *schemas = argv
+    job = {"scan": scan, "replay": replay}[mode]
+    print(json.dumps(asyncio.run(job(url, schemas))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,54 @@
+"""`golden-thread bench --quick` as CI's smoke test: it runs its own embedded stack, exits 0, and
+its JSON holds every figure beside its raw limit. No timing is asserted: CI machines are shared,
+and the figures are for people to read (docs/performance.md), not for a test to judge."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+FIGURES = {
+    "intake.accepted", "store.append_single", "store.append_batch100",
+    "store.append_single_vs_peer", "store.append_batch5_vs_peer", "consumer.insight",
+    "consumer.priority", "consumer.feedback", "e2e.p50", "e2e.p99", "scaleout.insight_2x",
+    "replay.rate", "replay.peak_rss",
+}
+RAW = {
+    "pg.txn_single_1conn", "pg.txn_single_8conn", "pg.event_outbox_8conn",
+    "pg.executemany100_8conn", "pg.copy100_8conn", "pg.scan_decode", "kafka.produce",
+    "kafka.consume", "kafka.produce_consume", "kafka.latency_p50", "kafka.latency_p99",
+}
+FIELDS = {"value", "unit", "raw_limit", "ratio", "target", "met"}
+
+
+def test_quick_bench_reports_every_figure_beside_its_raw_limit(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "golden_thread", "bench", "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    report = json.loads(out.read_text())
+    assert report["mode"] == "quick" and report["failures"] == []
+    assert FIGURES <= set(report["figures"]), sorted(FIGURES - set(report["figures"]))
+    assert RAW <= set(report["raw_limits"]), sorted(RAW - set(report["raw_limits"]))
+    for key, figure in report["figures"].items():
+        assert FIELDS <= set(figure), (key, sorted(FIELDS - set(figure)))
+        assert figure["value"] is not None and figure["value"] >= 0, key
+        if figure["raw_limit"] is not None:
+            assert figure["raw_limit"] > 0, key
+            assert figure["ratio"] is not None, key
+    # The peer is a benchmark-only extra; where it is installed its limits are measured too.
+    peer_installed = not any("peer not measured" in note for note in report["notes"])
+    if peer_installed:
+        assert {"peer.append_batch1_8conn", "peer.append_batch5_8conn"} <= set(report["raw_limits"])
+    for key in RAW:
+        assert report["raw_limits"][key]["value"] > 0, key
+    assert "ratio" in run.stdout and "raw limit" in run.stdout  # the table was printed
