@@ -86,7 +86,7 @@ class EventContext(BaseModel):
         1, ge=1, description="Version of the event type's schema.", examples=[1]
     )
     subjectversion: int = Field(
-        ge=1, description="Version of the aggregate after this event.", examples=[1]
+        ge=1, le=2**31 - 1, description="Version of the aggregate after this event.", examples=[1]
     )
     causationids: tuple[Reference, ...] = Field(
         (),
@@ -132,7 +132,8 @@ class Envelope(EventContext, Generic[DataT]):
     subject_field: ClassVar[str | None] = None
 
     sequence: int = Field(
-        ge=1, description="The source's gapless sequence number, from 1.", examples=[1]
+        ge=1, le=2**63 - 1, description="The source's gapless sequence number, from 1.",
+        examples=[1],
     )
     prevhash: Sha256Hex = Field(
         description="Hash of the source's previous event; 64 zeros for its first.",

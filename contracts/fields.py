@@ -22,17 +22,24 @@ CATEGORY_CODE_PATTERN: Final = r"^[a-z][a-z0-9_]{1,63}$"
 SHA256_HEX_PATTERN: Final = r"^[0-9a-f]{64}$"
 TRACEPARENT_PATTERN: Final = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 BASE64URL_PATTERN: Final = r"^[A-Za-z0-9_-]+={0,2}$"
+#: Text holds no control characters but tab and line breaks: PostgreSQL cannot store NUL, and
+#: the others are terminal and log escapes, never plain language.
+PLAIN_TEXT_PATTERN: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 SourceName = Annotated[str, StringConstraints(pattern=SOURCE_PATTERN)]
 PseudonymousId = Annotated[str, StringConstraints(pattern=PSEUDONYMOUS_ID_PATTERN)]
 ParticipantId = Annotated[str, StringConstraints(pattern=PARTICIPANT_ID_PATTERN)]
 CategoryCode = Annotated[str, StringConstraints(pattern=CATEGORY_CODE_PATTERN)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=SHA256_HEX_PATTERN)]
-Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Reference = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=PLAIN_TEXT_PATTERN)]
 #: A commonly understood name (a service, a place, a framework), never system jargon.
-PlainName = Annotated[str, StringConstraints(min_length=1, max_length=120)]
-PlainStatement = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-SelfDescription = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+PlainName = Annotated[
+    str, StringConstraints(min_length=1, max_length=120, pattern=PLAIN_TEXT_PATTERN)]
+PlainStatement = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000, pattern=PLAIN_TEXT_PATTERN)]
+SelfDescription = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=PLAIN_TEXT_PATTERN)]
 
 ItemT = TypeVar("ItemT", bound=Hashable)
 

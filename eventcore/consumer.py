@@ -18,8 +18,10 @@ import asyncpg
 
 from contracts.registry import EVENT_CLASSES, AnyEvent, ContractError, parse_event
 from eventcore.deadletter import DeadLetters, IncomingMessage
+from eventcore.failpoints import hit_async
 from eventcore.metrics import CoreMetrics
 from eventcore.store import ConcurrencyError
+from eventcore.telemetry import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +116,19 @@ class IdempotentConsumer:
     async def _apply(self, handler: Handler, event: AnyEvent) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id, event_type, source, sequence, outcome)"
-                " VALUES ($1, $2, $3, $4, $5, 'applied')"
+                "INSERT INTO inbox (consumer, event_id, event_type, source, sequence, outcome,"
+                " traceparent) VALUES ($1, $2, $3, $4, $5, 'applied', $6)"
                 " ON CONFLICT (consumer, event_id) DO NOTHING RETURNING true",
                 self.name,
                 event.id,
                 event.type,
                 event.source,
                 event.sequence,
+                current_traceparent() or event.traceparent,  # the consumer's span: see lineage
             )
             if not fresh:
                 return False
+            await hit_async("consumer.handler")
             await handler(conn, event)
             return True
 
@@ -147,5 +151,8 @@ class IdempotentConsumer:
                     " VALUES ($1, $2, $3, $4, $5, 'dead_lettered') ON CONFLICT DO NOTHING",
                     self.name, event.id, event.type, event.source, event.sequence,
                 )
-        except TRANSIENT_DB_ERRORS:
-            log.warning("%s: could not record dead letter of %s in inbox", self.name, event.id)
+        except Exception as exc:  # noqa: BLE001 - the letter is sent; failing here would loop
+            # (e.g. a value the inbox cannot hold): the message would be redelivered, dead-lettered
+            # again and again, and the partition would never move on.
+            log.warning("%s: could not record dead letter of %s in inbox (%s)", self.name,
+                        event.id, type(exc).__name__)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 
 from contracts.topics import dead_letter_topic
 from eventcore.messaging import OutgoingMessage, send_all
 
 MAX_REASON_CHARS = 2000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,4 +60,18 @@ class DeadLetters:
         out = OutgoingMessage(
             self.topic, message.key or b"", message.value, (*message.headers, *extra)
         )
-        await send_all(self._producer, [out])
+        try:
+            await send_all(self._producer, [out])
+        except MessageSizeTooLargeError:
+            # Too big to copy (the dead-letter headers push it over the limit): sending it would
+            # fail forever and stall the partition, so send the letter without the value; the
+            # original stays on its topic at the partition and offset the headers name.
+            log.warning("%s: dead letter of %s[%d]@%d sent without its value (%d bytes)",
+                        self.consumer, message.topic, message.partition, message.offset,
+                        len(message.value))
+            omitted = [
+                ("dlq_value_omitted", f"{len(message.value)} bytes, too large to copy".encode()),
+                ("dlq_value_sha256", hashlib.sha256(message.value).hexdigest().encode()),
+            ]
+            await send_all(self._producer, [OutgoingMessage(
+                self.topic, (message.key or b"")[:1024], b"", (*extra, *omitted))])

@@ -11,7 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.problems import dotted
 
 
 class Problem(BaseModel):
@@ -32,10 +35,11 @@ def problem_response(status: int, error: str, problems: Iterable[tuple[str, str]
 
 
 def _field(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc]
+    parts = list(loc)
     if parts and parts[0] in {"body", "query", "path", "header"}:
         parts = parts[1:] or parts[:1]
-    return ".".join(parts) or "body"
+    # An unknown key is input: named only when it is a plain identifier (as in contracts).
+    return dotted(parts)
 
 
 _FIXED_MESSAGES = {
@@ -69,8 +73,27 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(400 if malformed else 422, "invalid_request", problems)
 
 
+#: The framework's own refusals (no such route, wrong method, a body it cannot read), as problems.
+_FRAMEWORK_PROBLEMS = {
+    400: ("invalid_request", "body", "malformed JSON"),
+    404: ("not_found", "path", "no such resource"),
+    405: ("method_not_allowed", "method", "not allowed on this resource"),
+}
+
+
+async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Answered in the problem format too; the framework's detail text is not repeated."""
+    assert isinstance(exc, HTTPException)
+    error, field, problem = _FRAMEWORK_PROBLEMS.get(
+        exc.status_code, ("refused", "request", "the request was refused"))
+    answer = problem_response(exc.status_code, error, [(field, problem)])
+    answer.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return answer
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
 
 
 class BodySizeLimit:
@@ -88,30 +111,38 @@ class BodySizeLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._too_large(scope, receive, send)
                 return
+        # Read (at most max_bytes of) the body before the app sees it: an error raised while the
+        # app reads would be caught by the framework and answered as a malformed body (400).
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > self.max_bytes:
-                raise _TooLarge
-            return message
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
             413, "too_large", [("body", f"too large: at most {self.max_bytes} bytes")]
         )
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def correlation_id(request: Request) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from eventcore.auth import public
 from eventcore.runtime import ServiceRuntime
 
 CHECK_TIMEOUT_S = 2.0
@@ -54,12 +55,16 @@ def install_operations(app: FastAPI, runtime: ServiceRuntime) -> None:
         excluded_urls="/metrics,/health/live,/health/ready",
     )
 
-    @app.get("/health/ready", tags=["operations"], responses={503: {}})
+    # Open on purpose: orchestrators probe readiness and Prometheus scrapes without tokens; they
+    # say nothing about people (counts and booleans only). Keep them off the public ingress.
+    @app.get("/health/ready", tags=["operations"], responses={503: {}},
+             dependencies=[Depends(public("readiness probe for the orchestrator"))])
     async def ready(request: Request) -> Any:
         checks = await readiness(runtime)
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             dependencies=[Depends(public("Prometheus scraping; aggregate numbers only"))])
     async def metrics() -> Response:
         return Response(runtime.telemetry.prometheus_text(), media_type=CONTENT_TYPE_LATEST)

@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 
 from eventcore.brokerwatch import BrokerWatch
 from eventcore.errors import describe
+from eventcore.failpoints import hit
 from eventcore.messaging import OutgoingMessage, envelope_message, send_all
 from eventcore.metrics import CoreMetrics
 from eventcore.store import EventStore, RecordedEvent, notify_channel
@@ -153,7 +154,9 @@ class OutboxRelay:
             self.published_sequence = cursor
             return 0
         messages = [self._traced_message(e) for e in events if e.event_type in self._topics]
+        hit("relay.before_publish")
         acks = await send_all(self._producer, messages)
+        hit("relay.after_ack")
         if self._metrics is not None:
             for m in messages:
                 self._metrics.published.add(1, {"type": dict(m.headers)["ce_type"].decode()})

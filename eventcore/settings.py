@@ -6,7 +6,7 @@ When ``GT_KAFKA_BOOTSTRAP_SERVERS`` / ``GT_DATABASE_URL`` are unset, the embedde
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,3 +52,19 @@ class CoreSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=3, ge=1, description="Attempts on a transient error before dead-lettering."
     )
+    auth_jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 key (at least 32 characters) that verifies bearer tokens. Every HTTP "
+        "service needs this or auth_jwt_public_key, and refuses to start with neither.",
+    )
+    auth_jwt_public_key: str | None = Field(
+        default=None,
+        description="PEM public key of the token issuer (RSA: RS256, EC P-256: ES256); services "
+        "then verify tokens without holding any signing key.",
+    )
+    auth_jwt_issuer: str = Field(default="golden-thread", min_length=1,
+                                 description="The `iss` every token must carry.")
+    auth_jwt_audience: str = Field(default="golden-thread", min_length=1,
+                                   description="The `aud` every token must carry.")
+    auth_jwt_leeway_s: int = Field(default=30, ge=0, le=300,
+                                   description="Clock skew tolerated on `exp`, `nbf` and `iat`.")

@@ -78,5 +78,64 @@ def republish_command(
     typer.echo(f"{service}: re-published {sent} events from sequence {from_seq}")
 
 
+@app.command("token")
+def token_command(
+    role: Annotated[str, typer.Option(help="community_listener, lived_experience_partner, "
+                                      "service_lead, trust_system, auditor, admin (or system)")],
+    subject: Annotated[str, typer.Option(help="The caller's pseudonymous id (the token's sub)")],
+    ttl: Annotated[int, typer.Option(min=1, max=7 * 24 * 3600, help="Seconds until it expires")] = 3600,
+) -> None:
+    """Print a bearer token for SUBJECT in ROLE, signed with GT_AUTH_JWT_SECRET."""
+    import re
+
+    from contracts import ActorRole
+    from contracts.fields import PSEUDONYMOUS_ID_PATTERN
+    from eventcore.settings import CoreSettings
+    from eventcore.tokens import AuthNotConfigured, mint_token
+
+    if role not in ActorRole._value2member_map_:
+        raise typer.BadParameter(f"unknown role; choose from {', '.join(r.value for r in ActorRole)}")
+    if not re.match(PSEUDONYMOUS_ID_PATTERN, subject):
+        raise typer.BadParameter("the subject must be a pseudonymous id (letters, digits, _.:-)")
+    try:
+        typer.echo(mint_token(CoreSettings(), role, subject, ttl_s=ttl))
+    except AuthNotConfigured as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command("bench")
+def bench_command(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write every figure here")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke run in under a minute")] = False,
+) -> None:
+    """Measure the system beside the raw limits of its broker and database, in one run."""
+    import sys
+
+    from golden_thread.bench.runner import main as run
+
+    raise typer.Exit(run(quick, json_path, " ".join(["golden-thread", *sys.argv[1:]])))
+
+
+@app.command("faults")
+def faults_command(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here")] = None,
+    repeat: Annotated[int, typer.Option(min=1, max=100, help="Runs of each scenario")] = 1,
+    quick: Annotated[bool, typer.Option("--quick", help="Shorter load, one kill each")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run just this scenario")] = None,
+) -> None:
+    """Kill services, relays, consumers, the database and the broker under load; count lost and
+    duplicated effects against a fault-free run."""
+    import asyncio
+
+    from golden_thread.faults.report import run_faults
+
+    try:
+        code = asyncio.run(run_faults(json_path=json_path, repeat=repeat, quick=quick,
+                                      only=only or ()))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()

@@ -13,9 +13,20 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from contracts import ActorRole
 from contracts.topics import ALL_TOPICS
 from eventcore.embedded import EmbeddedStack, StackEndpoints
 from eventcore.settings import CoreSettings
+from eventcore.tokens import mint_token
+
+#: The key every in-process service verifies bearer tokens with in tests.
+TEST_JWT_SECRET = "test-only-" + secrets.token_urlsafe(32)
+
+
+def bearer(role: ActorRole | str = ActorRole.ADMIN, subject: str = "admin-tests",
+           ttl_s: int = 3600) -> dict[str, str]:
+    """An authorization header for `subject` in `role` (tests default to an admin)."""
+    return {"authorization": f"Bearer {mint_token(TEST_JWT_SECRET, role, subject, ttl_s)}"}
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +63,7 @@ def core_values(endpoints: StackEndpoints, database_url: str) -> dict[str, objec
         # A consumer group whose last member vanished frees up after this (see settings).
         "kafka_session_timeout_ms": 3_000,
         "kafka_heartbeat_interval_ms": 500,
+        "auth_jwt_secret": TEST_JWT_SECRET,
     }
 
 

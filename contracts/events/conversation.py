@@ -15,6 +15,7 @@ from contracts.events.consent import Consent
 from contracts.fields import (
     BASE64URL_PATTERN,
     CONTRACT_CONFIG,
+    PLAIN_TEXT_PATTERN,
     UNIQUE_ITEMS,
     CategoryCode,
     ParticipantId,
@@ -115,6 +116,7 @@ class ConversationLogged(BaseModel):
     summary: str = Field(
         min_length=1,
         max_length=4000,
+        pattern=PLAIN_TEXT_PATTERN,
         description="Plain-language summary written by the listener; never identifying.",
         examples=["Finds it hard to talk about low mood at home; the café group helps."],
     )

@@ -33,14 +33,14 @@ from services.intake.adapters.vault import new_master_key
 ORDER = ("intake", "insight", "priority", "feedback")
 
 
-def _environment(stack_env: dict[str, str], mail_port: int) -> dict[str, str]:
-    token = secrets.token_urlsafe(24)
+def _environment(stack_env: dict[str, str], mail_port: int, auth_secret: str) -> dict[str, str]:
+    # Every service verifies bearer tokens with this key; feedback mints its own machine token
+    # (role system, subject feedback) from it to read contact details from intake.
     return {
         **stack_env,
         "GT_RELAY_POLL_INTERVAL_S": "0.2",
         "GT_INTAKE_VAULT_MASTER_KEY": new_master_key(),
-        "GT_INTAKE_CONTACT_READER_TOKENS": token,
-        "GT_FEEDBACK_INTAKE_TOKEN": token,
+        "GT_AUTH_JWT_SECRET": auth_secret,
         "GT_FEEDBACK_SMTP_HOST": "127.0.0.1",
         "GT_FEEDBACK_SMTP_PORT": str(mail_port),
         "GT_FEEDBACK_SCHEDULER_INTERVAL_S": "0.5",
@@ -55,7 +55,8 @@ async def run_demo(*, conversations: int, json_path: Path | None, seed: int) -> 
     try:
         with MailServer() as mail:
             async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
-                env = _environment(ep.as_env(), mail.port)
+                auth_secret = secrets.token_urlsafe(32)
+                env = _environment(ep.as_env(), mail.port, auth_secret)
                 procs["intake"] = start_service("intake", env, work)
                 await procs["intake"].wait_ready()
                 env["GT_FEEDBACK_INTAKE_URL"] = procs["intake"].url
@@ -64,7 +65,8 @@ async def run_demo(*, conversations: int, json_path: Path | None, seed: int) -> 
                 await asyncio.gather(*(p.wait_ready() for p in procs.values()))
                 print("Services up: " + ", ".join(f"{p.name} ({p.url})" for p in procs.values()))
                 summary = await _drive({n: p.url for n, p in procs.items()},
-                                       ep.kafka_bootstrap_servers, conversations, seed, mail)
+                                       ep.kafka_bootstrap_servers, conversations, seed, mail,
+                                       thread.Badges(auth_secret))
                 summary["service_exit_codes"] = {n: p.stop() for n, p in procs.items()}
     except BaseException:
         for name, proc in procs.items():
@@ -84,20 +86,20 @@ async def run_demo(*, conversations: int, json_path: Path | None, seed: int) -> 
 
 
 async def _drive(urls: dict[str, str], bootstrap: str, count: int, seed: int,
-                 mail: MailServer) -> dict[str, Any]:
+                 mail: MailServer, badge: thread.Badges) -> dict[str, Any]:
     rng = random.Random(seed)
     record = thread.ThreadRecord()
     async with httpx.AsyncClient(timeout=30) as client:
-        crowd = await thread.listen(client, urls, count, rng, record)
-        await thread.forget_and_withdraw(client, urls, crowd, rng, record)
+        crowd = await thread.listen(client, urls, badge, count, rng, record)
+        await thread.forget_and_withdraw(client, urls, badge, crowd, rng, record)
         print(f"Heard {len(record.conversations)} conversations from "
               f"{sum(1 for p in crowd if p.participant_id)} people.")
-        await thread.draft_insights(client, urls, rng, record)
-        await thread.agree_priorities(client, urls, rng, record)
-        await thread.fail_one_session(client, urls, record)
-        await thread.take_actions(client, urls, record)
+        await thread.draft_insights(client, urls, badge, rng, record)
+        await thread.agree_priorities(client, urls, badge, rng, record)
+        await thread.fail_one_session(client, urls, badge, record)
+        await thread.take_actions(client, urls, badge, record)
         due, held, in_person = thread.expected_notifications(record, datetime.now(UTC).date())
-        visited = await thread.visit_in_person(client, urls, in_person)
+        visited = await thread.visit_in_person(client, urls, badge, in_person)
     notified = await read_topics(bootstrap, [NOTIFICATIONS],
                                  until=lambda c: c["ParticipantNotified"] >= len(due), timeout_s=90)
     replayed, verification = await replay_history(HistorySource(bootstrap=bootstrap),

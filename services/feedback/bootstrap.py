@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
+from eventcore.auth import GUARD, install_auth
 from eventcore.http import BodySizeLimit, install_problem_handlers
 from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime, Subscription
+from eventcore.tokens import ServiceToken
 from services.feedback.adapters.contacts import ContactReader, HttpContactReader
 from services.feedback.adapters.mailer import Mailer, SmtpMailer
 from services.feedback.config import CONSUMER, SCHEMA, SOURCE, UPSTREAM_TOPICS, FeedbackSettings
@@ -25,7 +27,7 @@ from services.feedback.domain.glossary import load_glossary
 from services.feedback.domain.messages import Wording
 from services.feedback.entrypoints.http import FeedbackReads, include_routes
 from services.feedback.handlers import Policies
-from services.feedback.scheduler import Clock, Scheduler
+from services.feedback.scheduler import Clock, Scheduler, notification_counter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -56,11 +58,17 @@ def smtp_mailer(settings: FeedbackSettings) -> SmtpMailer:
 
 
 def intake_contacts(settings: FeedbackSettings) -> HttpContactReader:
-    if settings.feedback_intake_token is None:
-        raise RuntimeError("GT_FEEDBACK_INTAKE_TOKEN: not set; contact details cannot be read "
-                           "(it must be one of intake's GT_INTAKE_CONTACT_READER_TOKENS)")
-    return HttpContactReader(settings.feedback_intake_url,
-                             settings.feedback_intake_token.get_secret_value(),
+    """Intake admits this service as role `system`, subject `feedback`: a token minted here from
+    GT_AUTH_JWT_SECRET (short-lived, renewed), or GT_FEEDBACK_INTAKE_TOKEN when given."""
+    token: str | Callable[[], str]
+    if settings.feedback_intake_token is not None:
+        token = settings.feedback_intake_token.get_secret_value()
+    elif settings.auth_jwt_secret is not None:
+        token = ServiceToken(settings, SOURCE)
+    else:
+        raise RuntimeError("GT_FEEDBACK_INTAKE_TOKEN: not set, and no GT_AUTH_JWT_SECRET to mint "
+                           "one from; contact details cannot be read")
+    return HttpContactReader(settings.feedback_intake_url, token,
                              timeout_s=settings.feedback_intake_timeout_s)
 
 
@@ -89,6 +97,8 @@ def build_app(
             today=clock, mail_domain=mail_domain,
             interval_s=settings.feedback_scheduler_interval_s,
             lease_s=settings.feedback_send_lease_s, max_attempts=settings.feedback_max_attempts,
+            notifications=notification_counter(
+                rt.telemetry.meter_provider.get_meter(f"golden_thread.{SOURCE}")),
         )
         app.state.runtime = rt
         app.state.scheduler = scheduler
@@ -110,7 +120,9 @@ def build_app(
         description="Tells every consenting participant, once and kindly, what changed "
         "because of what they said; keeps the story of change.",
         lifespan=lifespan,
+        dependencies=[GUARD],
     )
+    install_auth(app, settings)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
     include_routes(app)

@@ -28,8 +28,9 @@ class FeedbackSettings(CoreSettings):
     )
     feedback_intake_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token for intake's /internal/participants/{id}/contact; must be one "
-        "of intake's GT_INTAKE_CONTACT_READER_TOKENS.",
+        description="A JWT (role `system`, subject `feedback`) for intake's "
+        "/internal/participants/{id}/contact. Unset: the service mints its own short-lived "
+        "token from GT_AUTH_JWT_SECRET (needed when intake verifies with a public key only).",
     )
     feedback_intake_timeout_s: float = Field(default=10.0, gt=0)
     feedback_smtp_host: str = "127.0.0.1"

@@ -18,6 +18,7 @@ from datetime import date
 from uuid import UUID
 
 import asyncpg
+from opentelemetry.metrics import Counter, Meter
 
 from contracts import ActorRole
 from eventcore.consumer import TRANSIENT_DB_ERRORS
@@ -33,6 +34,15 @@ from services.feedback.recording import Pending, record_told, thread_json
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], date]
+
+
+def notification_counter(meter: Meter) -> Counter:
+    """gt_notifications_total{channel, outcome}: what the sender did with each notification it
+    took: sent, handed_to_peer, held, deferred (retried later), cancelled or failed."""
+    return meter.create_counter(
+        "gt_notifications", unit="{notification}",
+        description="Notifications handled by the sender, by channel and outcome")
+
 
 _CLAIM = """
 WITH due AS (
@@ -59,6 +69,11 @@ class Scheduler:
     interval_s: float = 5.0
     lease_s: float = 600.0
     max_attempts: int = 8
+    notifications: Counter | None = None
+
+    def _count(self, channel: str, outcome: str) -> None:
+        if self.notifications is not None:
+            self.notifications.add(1, {"channel": channel, "outcome": outcome})
 
     async def run(self) -> None:
         """Deliver what is due, then sleep; until cancelled, outliving bad moments loudly."""
@@ -133,6 +148,7 @@ class Scheduler:
                                       channel="email", actor_id="feedback",
                                       actor_role=ActorRole.SYSTEM)
                 log.info("notification %s sent by email", pending.notification_id)
+                self._count("email", "sent")
                 return
             except TRANSIENT_DB_ERRORS:
                 await asyncio.sleep(0.2 * 2**attempt)
@@ -152,6 +168,7 @@ class Scheduler:
             await self._set(conn, pending.notification_id, "with_peer", None,
                             channel="peer_in_person", chain=thread_json(thread))
         log.info("notification %s handed to a peer worker", pending.notification_id)
+        self._count("peer_in_person", "handed_to_peer")
 
     async def _hold(self, pending: Pending, until: date) -> None:
         async with self.pool.acquire() as conn:
@@ -159,6 +176,7 @@ class Scheduler:
                 """UPDATE notifications SET status = 'planned', due_on = $2, sending_since = NULL,
                           attempts = greatest(attempts - 1, 0), updated_at = now()
                     WHERE notification_id = $1""", pending.notification_id, until)
+        self._count(pending.channel, "held")
 
     async def _retry(self, pending: Pending, why: str) -> None:
         if pending.attempts >= self.max_attempts:
@@ -170,11 +188,13 @@ class Scheduler:
                 """UPDATE notifications SET status = 'planned', sending_since = NULL, reason = $2,
                           next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
                     WHERE notification_id = $1""", pending.notification_id, why, delay_s)
+        self._count(pending.channel, "deferred")
 
     async def _close(self, pending: Pending, status: str, reason: str) -> None:
         async with self.pool.acquire() as conn:
             await self._set(conn, pending.notification_id, status, reason)
         log.info("notification %s %s: %s", pending.notification_id, status, reason)
+        self._count(pending.channel, status)
 
     @staticmethod
     async def _set(conn: asyncpg.Connection, notification_id: UUID, status: str,

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.fields import PARTICIPANT_ID_PATTERN
 from services.feedback.adapters.graph import load_action_graph
 from services.feedback.domain.chain import threads
 from services.feedback.domain.messages import Wording
@@ -24,10 +25,11 @@ class NotificationFilter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     action_id: UUID | None = None
-    participant_id: str | None = Field(default=None, max_length=64)
+    participant_id: str | None = Field(default=None, max_length=64,
+                                       pattern=PARTICIPANT_ID_PATTERN)
     status: Shown | None = None
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
 
 
 async def list_notifications(

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
+from eventcore.auth import GUARD, install_auth
 from eventcore.http import BodySizeLimit, install_problem_handlers
 from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime
@@ -47,7 +48,9 @@ def build_app(settings: InsightSettings, runtime: ServiceRuntime | None = None) 
         description="Lived-experience partners browse conversations and draft insights that "
         "cite them. Quotes stay sealed here; erased participants' conversations cannot be cited.",
         lifespan=lifespan,
+        dependencies=[GUARD],
     )
+    install_auth(app, settings)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.insight_max_body_bytes)
     include_routes(app)

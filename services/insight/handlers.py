@@ -15,6 +15,7 @@ import asyncpg
 
 from contracts import ActorRole, InsightDrafted, InsightDraftedEvent, new_event
 from contracts.fields import TRACEPARENT_PATTERN
+from eventcore.lineage import continue_trace
 from eventcore.store import ConcurrencyError, EventStore, RecordedEvent
 from eventcore.telemetry import current_traceparent
 from services.insight.adapters.evidence import load_evidence
@@ -108,11 +109,14 @@ class Insights:
         self, conn: asyncpg.Connection, payload: InsightDrafted, evidence: EvidenceById,
         partner_id: str, ctx: RequestContext,
     ) -> Accepted:
+        causes = causation_ids(payload, evidence)
         draft = new_event(
             InsightDraftedEvent, data=payload, source=SOURCE, subjectversion=payload.revision,
             actorid=partner_id, actorrole=ActorRole.LIVED_EXPERIENCE_PARTNER,
-            correlationid=ctx.correlation_id, traceparent=ctx.traceparent,
-            causationids=causation_ids(payload, evidence),
+            correlationid=ctx.correlation_id,
+            # The journey's trace: that of the first cited conversation (see eventcore.lineage).
+            traceparent=await continue_trace(conn, causes, fallback=ctx.traceparent),
+            causationids=causes,
         )
         [recorded] = await self.store.append(conn, [draft])
         await project(conn, recorded)

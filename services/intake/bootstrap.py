@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
+from eventcore.auth import GUARD, install_auth
 from eventcore.ops import install_operations
 from eventcore.http import BodySizeLimit, install_problem_handlers
 from eventcore.runtime import ServiceRuntime
@@ -34,10 +35,6 @@ def build_app(settings: IntakeSettings, runtime: ServiceRuntime | None = None) -
         raise RuntimeError("GT_INTAKE_VAULT_MASTER_KEY: not set; the vault cannot seal personal data")
     master_key = load_master_key(settings.intake_vault_master_key.get_secret_value())
     categories = load_categories(settings.intake_categories_file)
-    raw_tokens = settings.intake_contact_reader_tokens
-    reader_tokens = tuple(
-        t.strip() for t in (raw_tokens.get_secret_value() if raw_tokens else "").split(",") if t.strip()
-    )
     rt = runtime or build_runtime(settings)
 
     @asynccontextmanager
@@ -46,7 +43,6 @@ def build_app(settings: IntakeSettings, runtime: ServiceRuntime | None = None) -
         assert rt.pool is not None
         app.state.runtime = rt
         app.state.intake = Intake(rt.pool, rt.store, Vault(master_key), categories)
-        app.state.contact_reader_tokens = reader_tokens
         try:
             yield
         finally:
@@ -57,7 +53,9 @@ def build_app(settings: IntakeSettings, runtime: ServiceRuntime | None = None) -
         version="1.0.0",
         description="Community listeners log conversations; personal data is sealed in a vault.",
         lifespan=lifespan,
+        dependencies=[GUARD],
     )
+    install_auth(app, settings)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.intake_max_body_bytes)
     include_routes(app)

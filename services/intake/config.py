@@ -20,11 +20,6 @@ class IntakeSettings(CoreSettings):
         default=None,
         description="32 random bytes, base64url: wraps every participant key. Keep it in a secret store.",
     )
-    intake_contact_reader_tokens: SecretStr | None = Field(
-        default=None,
-        description="Comma-separated bearer tokens of the services allowed to read decrypted "
-        "contact details (the feedback service), through /internal/participants/{id}/contact.",
-    )
     intake_categories_file: Path | None = Field(
         default=None, description="JSON file with a versioned list of enquiry categories."
     )

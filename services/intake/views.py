@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -10,6 +11,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import Sealed
+from contracts.fields import CATEGORY_CODE_PATTERN, PARTICIPANT_ID_PATTERN, PLAIN_TEXT_PATTERN
 from services.intake.adapters.vault import Vault
 
 ERASED = "[erased]"
@@ -18,9 +20,10 @@ ERASED = "[erased]"
 class ConversationFilter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    category: str | None = Field(default=None, max_length=64)
-    place: str | None = Field(default=None, max_length=120)
-    participant_id: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(default=None, max_length=64, pattern=CATEGORY_CODE_PATTERN)
+    place: str | None = Field(default=None, max_length=120, pattern=PLAIN_TEXT_PATTERN)
+    participant_id: str | None = Field(default=None, max_length=64,
+                                       pattern=PARTICIPANT_ID_PATTERN)
     held_from: date | None = None
     held_to: date | None = None
     include_erased: bool = False
@@ -66,15 +69,22 @@ async def list_conversations(conn: asyncpg.Connection, f: ConversationFilter) ->
 
 
 async def get_conversation(
-    conn: asyncpg.Connection, vault: Vault, conversation_id: UUID
+    conn: asyncpg.Connection, vault: Vault, conversation_id: UUID,
+    *, may_open_quotes: Callable[[str], bool],
 ) -> dict[str, Any] | None:
+    """`may_open_quotes(listener_id)` decides whether this caller sees the person's own words;
+    if not, they stay sealed (never decrypted) and the answer says they were withheld."""
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS}, quotes FROM conversations WHERE conversation_id = $1", conversation_id
     )
     if row is None:
         return None
     found = _row(row)
+    if not may_open_quotes(found["listener_id"]):
+        found.pop("quotes")
+        return {**found, "quotes": None, "quotes_withheld": True}
     sealed = [Sealed.model_validate(q) for q in found.pop("quotes")]
     opened = [await vault.open(conn, found["participant_id"], s) for s in sealed]
     found["quotes"] = [ERASED if q is None else q for q in opened]
+    found["quotes_withheld"] = False
     return found

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from contracts.topics import ACTIONS, INSIGHTS, TOPIC_BY_TYPE
+from eventcore.auth import GUARD, install_auth
 from eventcore.http import BodySizeLimit, install_problem_handlers
 from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime, Subscription
@@ -61,7 +62,9 @@ def build_app(settings: PrioritySettings, runtime: ServiceRuntime | None = None)
         description="Lived-experience partners agree priorities from insights by an explicit "
         "rule; services record the actions they take against them.",
         lifespan=lifespan,
+        dependencies=[GUARD],
     )
+    install_auth(app, settings)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.priority_max_body_bytes)
     include_routes(app)

@@ -9,6 +9,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import AgreementRule
+from contracts.fields import SOURCE_PATTERN
 from services.priority.domain.agreement import tally_of, why_not_agreed
 
 
@@ -22,7 +23,7 @@ class Page(BaseModel):
 class ActionFilter(Page):
     priority_id: UUID | None = None
     status: Literal["planned", "in_progress", "done"] | None = None
-    source: str | None = Field(default=None, max_length=64)
+    source: str | None = Field(default=None, max_length=64, pattern=SOURCE_PATTERN)
 
 
 def _row(r: asyncpg.Record) -> dict[str, Any]:

@@ -13,16 +13,21 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts import ActorRole
 from contracts.topics import ALL_TOPICS, PUBLIC_TOPICS
 from eventcore.embedded import EmbeddedStack, StackEndpoints
 from eventcore.settings import CoreSettings
 from golden_thread.demo.mailbox import MailServer
 from golden_thread.demo.processes import ServiceProcess, start_service
+from golden_thread.demo.thread import Badges
 from golden_thread.observe import read_topics
 from services.intake.adapters.vault import new_master_key
 
 pytestmark = pytest.mark.e2e
 NAME, EMAIL = "Nadia Farouk-Lindqvist", "nadia.fl@example.org"
+SECRET = secrets.token_urlsafe(32)
+badge = Badges(SECRET)
+LISTENER, PARTNER = ActorRole.COMMUNITY_LISTENER, ActorRole.LIVED_EXPERIENCE_PARTNER
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +40,10 @@ def mail() -> Iterator[MailServer]:
 async def system(mail: MailServer, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[tuple[StackEndpoints, dict[str, str]]]:
     work = tmp_path_factory.mktemp("e2e")
-    token = secrets.token_urlsafe(16)
     async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
         env = {**ep.as_env(), "GT_RELAY_POLL_INTERVAL_S": "0.2",
                "GT_INTAKE_VAULT_MASTER_KEY": new_master_key(),
-               "GT_INTAKE_CONTACT_READER_TOKENS": token, "GT_FEEDBACK_INTAKE_TOKEN": token,
+               "GT_AUTH_JWT_SECRET": SECRET,  # feedback mints its own token for intake
                "GT_FEEDBACK_SMTP_HOST": "127.0.0.1", "GT_FEEDBACK_SMTP_PORT": str(mail.port),
                "GT_FEEDBACK_SCHEDULER_INTERVAL_S": "0.3",
                "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -78,39 +82,46 @@ async def test_one_conversation_becomes_a_notification_to_that_participant(
             "quotes": ["Every time it is someone new."], "support_shared": ["CMHT"],
             "participant": {"contact": {"name": NAME, "email": EMAIL}},
             "consent": {"to_store": True, "to_quote": True, "to_recontact": True,
-                        "channel": "email", "earliest_contact_on": None}})).json()
+                        "channel": "email", "earliest_contact_on": None}},
+            headers=badge(LISTENER, "listener-9"))).json()
         cid, pid = logged["id"], logged["participant_id"]
 
         async def seen_by_insight() -> bool:
-            return (await client.get(f"{url['insight']}/conversations/{cid}")).status_code == 200
+            return (await client.get(f"{url['insight']}/conversations/{cid}",
+                                     headers=badge(PARTNER, "partner-1"))).status_code == 200
 
         await until(seen_by_insight)
         insight = (await client.post(f"{url['insight']}/insights", json={
             "partner_id": "partner-1", "category": "continuity_of_care",
             "statement": "People want one worker who knows them.",
-            "conversation_ids": [cid]})).json()
+            "conversation_ids": [cid]}, headers=badge(PARTNER, "partner-1"))).json()
 
         async def seen_by_priority() -> bool:
-            items = (await client.get(f"{url['priority']}/insights")).json()
+            items = (await client.get(f"{url['priority']}/insights",
+                                      headers=badge(PARTNER, "facilitator-1"))).json()
             items = items["items"] if isinstance(items, dict) else items
             return any(str(i["insight_id"]) == insight["id"] for i in items)
 
         await until(seen_by_priority)
         session = (await client.post(f"{url['priority']}/sessions", json={
             "opened_by": "facilitator-1", "insight_ids": [insight["id"]],
-            "statement": "Give everyone a named key worker."})).json()
+            "statement": "Give everyone a named key worker."},
+            headers=badge(PARTNER, "facilitator-1"))).json()
         for partner in ("partner-1", "partner-2", "partner-3"):
             await client.post(f"{url['priority']}/sessions/{session['session_id']}/responses",
-                              json={"partner_id": partner, "response": "support"})
+                              json={"partner_id": partner, "response": "support"},
+                              headers=badge(PARTNER, partner))
         decision = (await client.post(f"{url['priority']}/sessions/{session['session_id']}/decision",
-                                      json={"decided_by": "facilitator-1"})).json()
+                                      json={"decided_by": "facilitator-1"},
+                                      headers=badge(PARTNER, "facilitator-1"))).json()
         assert decision["outcome"] == "agreed", decision
         action = (await client.post(f"{url['priority']}/actions", json={
             "recorded_by": "lead-1", "priority_ids": [decision["priority_id"]],
             "description": "Each person now has a named key worker from the CMHT.",
             "service": "community mental health team", "place": "Hackney",
             "framework": "Community Mental Health Framework",
-            "framework_area": "Continuity of care", "status": "in_progress"})).json()
+            "framework_area": "Continuity of care", "status": "in_progress"},
+            headers=badge(ActorRole.SERVICE_LEAD, "lead-1"))).json()
 
     events = await read_topics(endpoints.kafka_bootstrap_servers, list(PUBLIC_TOPICS),
                                until=lambda c: c["ParticipantNotified"] >= 1, timeout_s=60)

@@ -52,7 +52,7 @@ from services.feedback.adapters.contacts import ContactReader
 from services.feedback.bootstrap import build_app
 from services.feedback.config import FeedbackSettings
 from services.feedback.scheduler import Scheduler
-from tests.conftest import core_values, create_database
+from tests.conftest import bearer, core_values, create_database
 
 T = TypeVar("T")
 
@@ -218,7 +218,8 @@ async def running_feedback(endpoints: StackEndpoints, *, contacts: ContactReader
     app = build_app(settings, contacts=contacts, today=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://feedback") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://feedback",
+                                     headers=bearer()) as client:
             yield RunningFeedback(app, client, settings)
 
 

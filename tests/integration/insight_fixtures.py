@@ -33,7 +33,7 @@ from eventcore.messaging import envelope_message
 from eventcore.runtime import ServiceRuntime
 from services.insight.bootstrap import build_app
 from services.insight.config import InsightSettings
-from tests.conftest import core_values, create_database
+from tests.conftest import bearer, core_values, create_database
 
 T = TypeVar("T")
 
@@ -61,7 +61,8 @@ async def running_insight(endpoints: StackEndpoints) -> AsyncIterator[RunningIns
     app = build_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://insight") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://insight",
+                                     headers=bearer()) as client:
             yield RunningInsight(app, client, settings)
 
 

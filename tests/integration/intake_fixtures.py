@@ -14,7 +14,7 @@ from eventcore.runtime import ServiceRuntime
 from services.intake.adapters.vault import new_master_key
 from services.intake.bootstrap import build_app
 from services.intake.config import IntakeSettings
-from tests.conftest import core_values, create_database
+from tests.conftest import bearer, core_values, create_database
 
 
 @dataclass
@@ -37,5 +37,6 @@ async def running_intake(endpoints: StackEndpoints, **overrides: object) -> Asyn
     app = build_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake",
+                                     headers=bearer()) as client:
             yield RunningIntake(app, client, settings)

@@ -36,7 +36,7 @@ from eventcore.messaging import envelope_message
 from eventcore.runtime import ServiceRuntime
 from services.priority.bootstrap import build_app
 from services.priority.config import PrioritySettings
-from tests.conftest import core_values, create_database
+from tests.conftest import bearer, core_values, create_database
 
 
 @dataclass
@@ -63,7 +63,8 @@ async def running_priority(endpoints: StackEndpoints) -> AsyncIterator[RunningPr
     app = build_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://priority") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://priority",
+                                     headers=bearer()) as client:
             yield RunningPriority(app, client, endpoints)
 
 

@@ -15,10 +15,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts import parse_event
+from contracts import ActorRole, parse_event
 from contracts.topics import NOTIFICATIONS
 from eventcore.embedded import StackEndpoints
+from eventcore.tokens import mint_token
 from services.feedback.adapters.contacts import HttpContactReader
+from tests.conftest import TEST_JWT_SECRET
 from tests.integration.intake_fixtures import RunningIntake, running_intake
 from tests.integration.feedback_fixtures import (
     Clock,
@@ -33,7 +35,7 @@ from tests.integration.feedback_fixtures import (
 )
 
 pytestmark = pytest.mark.integration
-TOKEN = "feedback-reader-" + secrets.token_hex(8)
+TOKEN = mint_token(TEST_JWT_SECRET, ActorRole.SYSTEM, "feedback", ttl_s=3600)
 PARTNERS, TRUST = Upstream("insight"), Upstream("trust.east-london")
 
 
@@ -45,7 +47,7 @@ async def mailbox() -> AsyncIterator[tuple[Mailbox, int]]:
 
 @pytest.fixture(scope="module")
 async def intake(endpoints: StackEndpoints) -> AsyncIterator[RunningIntake]:
-    async with running_intake(endpoints, intake_contact_reader_tokens=TOKEN) as running:
+    async with running_intake(endpoints) as running:
         yield running
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from contracts import INSIGHTS, parse_event
+from contracts import CONVERSATIONS, INSIGHTS, parse_event
 from eventcore.embedded import StackEndpoints
 from services.insight.projections import rebuild
 from tests.integration.intake_fixtures import RunningIntake, running_intake
@@ -118,7 +118,12 @@ async def test_a_drafted_insight_is_published_resting_on_the_conversation_events
     assert [str(c) for c in event.data.conversation_ids] == cited
     assert str(event.data.insight_id) == event.subject == accepted["id"]
     assert event.correlationid == "corr-insight-1" and event.subjectversion == 1
-    assert event.traceparent is not None and event.traceparent.split("-")[1] == trace.split("-")[1]
+    # It continues the journey of the first cited conversation (the caller's trace is linked).
+    [cited_first] = await read_topic(endpoints, CONVERSATIONS,
+                                     lambda r: header(r, "ce_id") == logged[-1]["event_id"])
+    journey = str(parse_event(cited_first.value).traceparent).split("-")[1]
+    assert event.traceparent is not None and event.traceparent.split("-")[1] == journey
+    assert journey != trace.split("-")[1]
     assert event.actorid == "partner_a1" and event.actorrole == "lived_experience_partner"
     async def listed(**params: Any) -> list[str]:
         page = (await insight.client.get("/insights", params={"conversation_id": cited[0]}

@@ -7,24 +7,26 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from contracts import parse_event, verify_chain
+from contracts import ActorRole, parse_event, verify_chain
 from eventcore.embedded import StackEndpoints
 from services.intake.views import ERASED
+from tests.conftest import bearer
 from tests.integration.intake_fixtures import RunningIntake, running_intake
 from tests.integration.test_intake_http import EMAIL, NAME, PHONE, QUOTE, request
 
 pytestmark = pytest.mark.integration
-TOKEN = "feedback-token-for-tests"
 
 
 @pytest.fixture(scope="module")
 async def intake(endpoints: StackEndpoints) -> AsyncIterator[RunningIntake]:
-    async with running_intake(endpoints, intake_contact_reader_tokens=TOKEN) as running:
+    async with running_intake(endpoints) as running:
         yield running
 
 
-def auth(token: str = TOKEN) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
+def auth(token: str | None = None) -> dict[str, str]:
+    """The feedback service's machine token, or the given bearer token."""
+    return bearer(ActorRole.SYSTEM, "feedback") if token is None else {
+        "authorization": f"Bearer {token}"}
 
 
 async def test_erased_participant_quotes_read_as_erased_and_the_chain_still_verifies(
@@ -71,7 +73,7 @@ async def test_an_erased_participant_cannot_be_logged_again_or_erased_twice(inta
 async def test_contact_details_open_only_for_a_valid_token(intake: RunningIntake) -> None:
     pid = (await intake.client.post("/conversations", json=request())).json()["participant_id"]
     url = f"/internal/participants/{pid}/contact"
-    assert (await intake.client.get(url)).status_code == 401
+    assert (await intake.client.get(url, headers={"authorization": ""})).status_code == 401
     assert (await intake.client.get(url, headers=auth("guess"))).status_code == 401
     opened = await intake.client.get(url, headers=auth())
     assert opened.status_code == 200

@@ -5,6 +5,7 @@ Nothing is cached: each answer lives only as long as one delivery.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import httpx
@@ -23,18 +24,19 @@ class ContactReader(Protocol):
 
 
 class HttpContactReader:
-    """GET {intake}/internal/participants/{id}/contact with a bearer token."""
+    """GET {intake}/internal/participants/{id}/contact with a bearer token: a fixed one, or a
+    function giving the current one (a short-lived JWT the service mints for itself)."""
 
-    def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0,
+    def __init__(self, base_url: str, token: str | Callable[[], str], *, timeout_s: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._token = token if callable(token) else (lambda: token)
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport,
-            headers={"authorization": f"Bearer {token}"},
-        )
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport)
 
     async def read(self, participant_id: str) -> ContactLookup:
         try:
-            answer = await self._client.get(f"/internal/participants/{participant_id}/contact")
+            answer = await self._client.get(f"/internal/participants/{participant_id}/contact",
+                                            headers={"authorization": f"Bearer {self._token()}"})
         except httpx.HTTPError as exc:
             raise ContactsUnavailable(f"intake unreachable ({type(exc).__name__})") from None
         if answer.status_code == 410:

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from eventcore.auth import Principal, Role, allow, public
 from eventcore.http import problem_response
 from eventcore.store import EventStore
 from services.feedback.domain.messages import Wording
@@ -39,9 +40,18 @@ def _feedback(request: Request) -> FeedbackReads:
 
 
 router = APIRouter()
+# Peer workers (listeners) see and close follow-ups; partners, leads and auditors see who was told;
+# the story of change is for everyone concerned.
+_PEER_READERS = Depends(allow(Role.COMMUNITY_LISTENER, Role.AUDITOR, Role.ADMIN))
+_NOTIFICATION_READERS = Depends(allow(Role.LIVED_EXPERIENCE_PARTNER, Role.SERVICE_LEAD,
+                                      Role.AUDITOR, Role.ADMIN))
+_EVERYONE = Depends(allow(Role.COMMUNITY_LISTENER, Role.LIVED_EXPERIENCE_PARTNER,
+                          Role.SERVICE_LEAD, Role.TRUST_SYSTEM, Role.AUDITOR, Role.ADMIN))
+PeerWorker = Annotated[Principal, Depends(allow(Role.COMMUNITY_LISTENER, Role.ADMIN))]
 
 
-@router.get("/notifications", summary="Notifications, by action, participant or status")
+@router.get("/notifications", summary="Notifications, by action, participant or status",
+            dependencies=[_NOTIFICATION_READERS])
 async def get_notifications(
     request: Request, filters: Annotated[NotificationFilter, Query()]
 ) -> list[dict[str, Any]]:
@@ -51,7 +61,7 @@ async def get_notifications(
 
 
 @router.get("/story/{action_id}", summary="The story of change behind one action",
-            responses={404: {}})
+            responses={404: {}}, dependencies=[_EVERYONE])
 async def get_story(action_id: UUID, request: Request) -> Any:
     feedback = _feedback(request)
     async with feedback.pool.acquire() as conn:
@@ -61,7 +71,8 @@ async def get_story(action_id: UUID, request: Request) -> Any:
     return story
 
 
-@router.get("/peer-tasks", summary="Follow-ups for peer workers to tell people in person")
+@router.get("/peer-tasks", summary="Follow-ups for peer workers to tell people in person",
+            dependencies=[_PEER_READERS])
 async def get_peer_tasks(
     request: Request,
     status: Literal["open", "done", "cancelled"] = "open",
@@ -72,8 +83,10 @@ async def get_peer_tasks(
 
 
 @router.post("/peer-tasks/{task_id}/done", summary="A peer worker closes a follow-up",
-             responses={404: {}, 409: {}, 422: {}})
-async def post_peer_task_done(task_id: UUID, cmd: ClosePeerTask, request: Request) -> Any:
+             responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}})
+async def post_peer_task_done(task_id: UUID, cmd: ClosePeerTask, request: Request,
+                              caller: PeerWorker) -> Any:
+    caller.must_be("actor_id", cmd.actor_id)
     feedback = _feedback(request)
     try:
         closed = await close_peer_task(feedback.pool, feedback.store, task_id, cmd)
@@ -86,7 +99,7 @@ async def post_peer_task_done(task_id: UUID, cmd: ClosePeerTask, request: Reques
                          "outcome": closed.outcome, "recorded": closed.recorded})
 
 
-@router.get("/health/live")
+@router.get("/health/live", dependencies=[Depends(public("liveness probe"))])
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.fields import CATEGORY_CODE_PATTERN, PSEUDONYMOUS_ID_PATTERN
+from contracts.fields import CATEGORY_CODE_PATTERN, PLAIN_TEXT_PATTERN, PSEUDONYMOUS_ID_PATTERN
 
 
 class _Command(BaseModel):
@@ -21,7 +21,8 @@ class DraftInsight(_Command):
     partner_id: str = Field(pattern=PSEUDONYMOUS_ID_PATTERN,
                             description="Pseudonymous id of the lived-experience partner.",
                             examples=["partner_a1"])
-    statement: str = Field(description="The insight in plain language, 1 to 2000 characters.",
+    statement: str = Field(pattern=PLAIN_TEXT_PATTERN,
+                           description="The insight in plain language, 1 to 2000 characters.",
                            examples=["Community groups feel easier to approach than GP surgeries."])
     category: str = Field(pattern=CATEGORY_CODE_PATTERN,
                           description="Enquiry category code; at least one cited conversation "

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from eventcore.auth import Principal, Role, allow, public
 from eventcore.http import ProblemReport, correlation_id, problem_response
 from services.insight.domain.commands import DraftInsight, ReviseInsight
 from services.insight.handlers import Accepted, Insights, Rejected, RequestContext
@@ -67,10 +68,17 @@ def _not_found(field: str, what: str) -> JSONResponse:
 
 
 router = APIRouter()
+# Partners browse and draft; service leads also read insights (what priorities rest on); auditors
+# read everything; only partners (and admins) write.
+_BROWSERS = Depends(allow(Role.LIVED_EXPERIENCE_PARTNER, Role.AUDITOR, Role.ADMIN))
+_INSIGHT_READERS = Depends(allow(Role.LIVED_EXPERIENCE_PARTNER, Role.SERVICE_LEAD, Role.AUDITOR,
+                                 Role.ADMIN))
+Drafter = Annotated[Principal, Depends(allow(Role.LIVED_EXPERIENCE_PARTNER, Role.ADMIN))]
 
 
 @router.get("/conversations", summary="Browse conversations by category, place, date and "
-            "equity group", response_model=ConversationPage, responses=_PROBLEMS)
+            "equity group", response_model=ConversationPage, responses=_PROBLEMS,
+            dependencies=[_BROWSERS])
 async def get_conversations(
     request: Request, filters: Annotated[ConversationFilter, Query()]
 ) -> ConversationPage | JSONResponse:
@@ -81,7 +89,7 @@ async def get_conversations(
 
 
 @router.get("/conversations/{conversation_id}", summary="One conversation (quotes stay sealed)",
-            response_model=ConversationView, responses=_PROBLEMS)
+            response_model=ConversationView, responses=_PROBLEMS, dependencies=[_BROWSERS])
 async def get_one_conversation(
     conversation_id: UUID, request: Request
 ) -> ConversationView | JSONResponse:
@@ -92,7 +100,8 @@ async def get_one_conversation(
 
 @router.post("/insights", status_code=201, summary="Draft an insight from conversations",
              response_model=InsightAccepted, responses=_PROBLEMS)
-async def post_insight(cmd: DraftInsight, request: Request) -> JSONResponse:
+async def post_insight(cmd: DraftInsight, request: Request, caller: Drafter) -> JSONResponse:
+    caller.must_be("partner_id", cmd.partner_id)
     try:
         return _accepted(await _insights(request).draft(cmd, _context(request)))
     except Rejected as exc:
@@ -101,7 +110,9 @@ async def post_insight(cmd: DraftInsight, request: Request) -> JSONResponse:
 
 @router.post("/insights/{insight_id}/revisions", status_code=201, summary="Revise an insight "
              "(a new revision; history kept)", response_model=InsightAccepted, responses=_PROBLEMS)
-async def post_revision(insight_id: UUID, cmd: ReviseInsight, request: Request) -> JSONResponse:
+async def post_revision(insight_id: UUID, cmd: ReviseInsight, request: Request,
+                        caller: Drafter) -> JSONResponse:
+    caller.must_be("partner_id", cmd.partner_id)
     try:
         return _accepted(await _insights(request).revise(insight_id, cmd, _context(request)))
     except Rejected as exc:
@@ -109,7 +120,7 @@ async def post_revision(insight_id: UUID, cmd: ReviseInsight, request: Request) 
 
 
 @router.get("/insights", summary="Insights (latest revisions), by category",
-            response_model=InsightPage, responses=_PROBLEMS)
+            response_model=InsightPage, responses=_PROBLEMS, dependencies=[_INSIGHT_READERS])
 async def get_insights(
     request: Request, filters: Annotated[InsightFilter, Query()]
 ) -> InsightPage:
@@ -118,14 +129,15 @@ async def get_insights(
 
 
 @router.get("/insights/{insight_id}", summary="One insight with every revision",
-            response_model=InsightDetail, responses=_PROBLEMS)
+            response_model=InsightDetail, responses=_PROBLEMS, dependencies=[_INSIGHT_READERS])
 async def get_one_insight(insight_id: UUID, request: Request) -> InsightDetail | JSONResponse:
     async with _insights(request).pool.acquire() as conn:
         found = await get_insight(conn, insight_id)
     return found if found is not None else _not_found("insight_id", "insight")
 
 
-@router.get("/health/live", summary="The process is up")
+@router.get("/health/live", summary="The process is up",
+            dependencies=[Depends(public("liveness probe"))])
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 

@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.fields import CATEGORY_CODE_PATTERN
+from contracts.fields import CATEGORY_CODE_PATTERN, PLAIN_TEXT_PATTERN
 from services.insight.views.paging import Page, Where, page_of
 
 EquityField = Literal["age_band", "ethnicity", "gender", "disability", "language", "area"]
@@ -26,12 +26,14 @@ class ConversationFilter(BaseModel):
     category: str | None = Field(default=None, pattern=CATEGORY_CODE_PATTERN,
                                  description="Enquiry category code the conversation touched.")
     place: str | None = Field(default=None, min_length=1, max_length=120,
+                              pattern=PLAIN_TEXT_PATTERN,
                               description="Place name (case-insensitive, exact).")
     held_from: date | None = Field(default=None, description="Held on or after this day.")
     held_to: date | None = Field(default=None, description="Held on or before this day.")
     equity_field: EquityField | None = Field(
         default=None, description="Equity question to filter on; give with equity_value.")
     equity_value: str | None = Field(default=None, min_length=1, max_length=64,
+                                     pattern=PLAIN_TEXT_PATTERN,
                                      description="Self-described answer (case-insensitive).")
     include_erased: bool = Field(default=False, description="Also list erased conversations.")
     limit: int = Field(default=50, ge=1, le=500)

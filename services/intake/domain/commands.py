@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts import Consent, EquityProfile, RecontactConsent
+from contracts.fields import PLAIN_TEXT_PATTERN as TEXT
 
 PSEUDONYM = r"^[A-Za-z0-9_.:-]{1,64}$"
 PARTICIPANT_ID = r"^p_[A-Za-z0-9]{8,40}$"
+#: No white space or control characters anywhere in an address (they would reach mail headers).
+_ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f]"
+EMAIL = rf"^{_ADDRESS_PART}{{1,64}}@{_ADDRESS_PART}+\.{_ADDRESS_PART}+$"
+#: Free text: any characters but control characters (see contracts.fields).
+Text = Annotated[str, Field(pattern=TEXT)]
 
 
 class _Command(BaseModel):
@@ -19,11 +26,11 @@ class _Command(BaseModel):
 class ContactDetails(_Command):
     """Kept only in the vault, sealed with the participant's key; never in an event."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200,
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=TEXT,
                              description="How the person likes to be addressed.",
                              examples=["Amina"])
     email: str | None = Field(default=None, max_length=254,
-                              pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$",
+                              pattern=EMAIL,
                               description="Email for feedback.", examples=["amina@example.org"])
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,32}$",
                               description="Phone number.", examples=["+44 7700 900123"])
@@ -44,20 +51,22 @@ class LogConversation(_Command):
                              examples=["listener-17"])
     held_on: date = Field(description="The day the conversation took place.",
                           examples=["2026-11-20"])
-    setting: str = Field(min_length=1, max_length=120, description="Where, in plain words.",
+    setting: str = Field(min_length=1, max_length=120, pattern=TEXT,
+                         description="Where, in plain words.",
                          examples=["community café"])
-    place: str = Field(min_length=1, max_length=120, description="Area, by its common name.",
+    place: str = Field(min_length=1, max_length=120, pattern=TEXT,
+                       description="Area, by its common name.",
                        examples=["Tower Hamlets"])
     categories: tuple[str, ...] = Field(min_length=1, max_length=10,
                                         description="Enquiry category codes.",
                                         examples=[["community_support"]])
-    summary: str = Field(min_length=1, max_length=4000,
+    summary: str = Field(min_length=1, max_length=4000, pattern=TEXT,
                          description="What the person said, in plain words, without names or "
                          "contact details.", examples=["Waited months for a first appointment."])
-    quotes: tuple[str, ...] = Field(default=(), max_length=20,
-                                    description="Their own words (only with consent to quote).",
-                                    examples=[["Nobody called me back."]])
-    support_shared: tuple[str, ...] = Field(
+    quotes: tuple[Text, ...] = Field(default=(), max_length=20,
+                                     description="Their own words (only with consent to quote).",
+                                     examples=[["Nobody called me back."]])
+    support_shared: tuple[Text, ...] = Field(
         default=(), max_length=30, description="Support the listener told them about.",
         examples=[["talking therapies", "peer support group"]])
     participant: ParticipantRef = Field(default_factory=ParticipantRef)

@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from contracts.fields import PARTICIPANT_ID_PATTERN
+from eventcore.auth import Principal, Role, allow, public
 from eventcore.http import correlation_id, problem_response
 from eventcore.telemetry import current_traceparent
 from services.intake.domain.commands import ChangeConsent, EraseParticipant, LogConversation
 from services.intake.handlers import Accepted, Intake, Rejected, RequestContext
 from services.intake.views import ConversationFilter, get_conversation, list_conversations
+
+#: A participant id in a path: refused (422) unless well formed, before any lookup.
+ParticipantPath = Annotated[str, Path(pattern=PARTICIPANT_ID_PATTERN)]
 
 
 def _context(request: Request) -> RequestContext:
@@ -37,18 +42,28 @@ def _rejected(exc: Rejected) -> JSONResponse:
 
 
 router = APIRouter()
+# Listeners log; partners and auditors read (quotes only for admins and the listener who logged
+# the conversation); categories are reference data for everyone.
+_LOGGERS = allow(Role.COMMUNITY_LISTENER, Role.ADMIN)
+_READERS = allow(Role.COMMUNITY_LISTENER, Role.LIVED_EXPERIENCE_PARTNER, Role.AUDITOR, Role.ADMIN)
+_EVERYONE = allow(Role.COMMUNITY_LISTENER, Role.LIVED_EXPERIENCE_PARTNER, Role.SERVICE_LEAD,
+                  Role.TRUST_SYSTEM, Role.AUDITOR, Role.ADMIN)
+Logger = Annotated[Principal, Depends(_LOGGERS)]
+Reader = Annotated[Principal, Depends(_READERS)]
 
 
 @router.post("/conversations", status_code=201, summary="Log a conversation",
              responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}})
-async def post_conversation(cmd: LogConversation, request: Request) -> JSONResponse:
+async def post_conversation(cmd: LogConversation, request: Request, caller: Logger) -> JSONResponse:
+    caller.must_be("listener_id", cmd.listener_id)
     try:
         return _accepted(await _intake(request).log_conversation(cmd, _context(request)), 201)
     except Rejected as exc:
         return _rejected(exc)
 
 
-@router.get("/conversations", summary="List conversations by category, place and date")
+@router.get("/conversations", summary="List conversations by category, place and date",
+            dependencies=[Depends(_READERS)])
 async def get_conversations(
     request: Request, filters: Annotated[ConversationFilter, Query()]
 ) -> list[dict[str, Any]]:
@@ -57,20 +72,29 @@ async def get_conversations(
         return await list_conversations(conn, filters)
 
 
-@router.get("/conversations/{conversation_id}", summary="One conversation, quotes opened",
+@router.get("/conversations/{conversation_id}", summary="One conversation; quotes opened for "
+            "admins and the listener who logged it, withheld (null) for everyone else",
             responses={404: {}})
-async def get_one_conversation(conversation_id: UUID, request: Request) -> Any:
+async def get_one_conversation(conversation_id: UUID, request: Request, caller: Reader) -> Any:
     intake = _intake(request)
+
+    def may_open_quotes(listener_id: str) -> bool:
+        return caller.role is Role.ADMIN or (
+            caller.role is Role.COMMUNITY_LISTENER and caller.subject == listener_id)
+
     async with intake.pool.acquire() as conn:
-        found = await get_conversation(conn, intake.vault, conversation_id)
+        found = await get_conversation(conn, intake.vault, conversation_id,
+                                       may_open_quotes=may_open_quotes)
     if found is None:
         return problem_response(404, "not_found", [("conversation_id", "no such conversation")])
     return found
 
 
 @router.post("/participants/{participant_id}/consent", summary="Change re-contact consent",
-             responses={404: {}, 409: {}, 422: {}})
-async def post_consent(participant_id: str, cmd: ChangeConsent, request: Request) -> JSONResponse:
+             responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}})
+async def post_consent(participant_id: ParticipantPath, cmd: ChangeConsent, request: Request,
+                       caller: Logger) -> JSONResponse:
+    caller.must_be("actor_id", cmd.actor_id)
     try:
         return _accepted(
             await _intake(request).change_consent(participant_id, cmd, _context(request)), 200)
@@ -79,8 +103,10 @@ async def post_consent(participant_id: str, cmd: ChangeConsent, request: Request
 
 
 @router.post("/participants/{participant_id}/erasure", summary="Erase a participant (forget)",
-             responses={404: {}, 409: {}})
-async def post_erasure(participant_id: str, cmd: EraseParticipant, request: Request) -> JSONResponse:
+             responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}})
+async def post_erasure(participant_id: ParticipantPath, cmd: EraseParticipant, request: Request,
+                       caller: Logger) -> JSONResponse:
+    caller.must_be("actor_id", cmd.actor_id)
     try:
         return _accepted(
             await _intake(request).erase_participant(participant_id, cmd, _context(request)), 200)
@@ -88,12 +114,13 @@ async def post_erasure(participant_id: str, cmd: EraseParticipant, request: Requ
         return _rejected(exc)
 
 
-@router.get("/categories", summary="Enquiry categories in use (versioned)")
+@router.get("/categories", summary="Enquiry categories in use (versioned)",
+            dependencies=[Depends(_EVERYONE)])
 async def get_categories(request: Request) -> Any:
     return _intake(request).categories.model_dump()
 
 
-@router.get("/health/live")
+@router.get("/health/live", dependencies=[Depends(public("liveness probe"))])
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 

@@ -1,18 +1,21 @@
 """The narrow, authenticated path to decrypted contact details, for the feedback service only.
 
-Contact details are opened at the moment of asking and never cached; an erased participant
-answers 410 Gone, so erasure makes sending impossible.
+Admitted: the feedback service's machine principal (a JWT with role `system` and subject
+`feedback`, which it mints for itself from the shared key or is given) and admins; nobody else,
+auditors included. Contact details are opened at the moment of asking and never cached; an
+erased participant answers 410 Gone, so erasure makes sending impossible.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
+from contracts.fields import PARTICIPANT_ID_PATTERN
+from eventcore.auth import Role, allow
 from eventcore.http import problem_response
 from services.intake.handlers import Intake
 
@@ -20,19 +23,14 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/internal", include_in_schema=True, tags=["internal"])
 
 
-def _authorised(request: Request) -> bool:
-    tokens: tuple[str, ...] = request.app.state.contact_reader_tokens
-    given = request.headers.get("authorization", "")
-    scheme, _, token = given.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return False
-    return any(hmac.compare_digest(token.encode(), t.encode()) for t in tokens)
+CONTACT_READERS = allow(Role.ADMIN, services=("feedback",))
 
 
-@router.get("/participants/{participant_id}/contact", responses={401: {}, 404: {}, 410: {}})
-async def read_contact(participant_id: str, request: Request) -> Any:
-    if not _authorised(request):
-        return problem_response(401, "unauthorised", [("authorization", "a valid bearer token is required")])
+@router.get("/participants/{participant_id}/contact", responses={401: {}, 403: {}, 404: {}, 410: {}},
+            dependencies=[Depends(CONTACT_READERS)])
+async def read_contact(
+    participant_id: Annotated[str, Path(pattern=PARTICIPANT_ID_PATTERN)], request: Request
+) -> Any:
     intake: Intake = request.app.state.intake
     async with intake.pool.acquire() as conn:
         row = await conn.fetchrow(

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import AgreementRule
-from contracts.fields import PseudonymousId, Unique
+from contracts.fields import PLAIN_TEXT_PATTERN, PseudonymousId, Unique
 from services.priority.domain.agreement import Response
 
 ActionStatus = Literal["planned", "in_progress", "done"]
@@ -20,7 +20,8 @@ class _Command(BaseModel):
 
 
 def _name(description: str, example: str) -> Any:
-    return Field(min_length=1, max_length=120, description=description, examples=[example])
+    return Field(min_length=1, max_length=120, pattern=PLAIN_TEXT_PATTERN,
+                 description=description, examples=[example])
 
 
 class OpenSession(_Command):
@@ -29,7 +30,7 @@ class OpenSession(_Command):
     insight_ids: UniqueIds = Field(min_length=1, max_length=500,
                                    description="Insights under discussion (each once).",
                                    examples=[["9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"]])
-    statement: str = Field(min_length=1, max_length=2000,
+    statement: str = Field(min_length=1, max_length=2000, pattern=PLAIN_TEXT_PATTERN,
                            description="The proposed priority, in plain language.",
                            examples=["Offer support through trusted community groups."])
     rule: AgreementRule | None = Field(
@@ -55,7 +56,7 @@ class RecordAction(_Command):
     priority_ids: UniqueIds = Field(min_length=1, max_length=100,
                                     description="Agreed priorities the action answers (each once).",
                                     examples=[["2d4c6e8a-1b3d-4f5a-8c7e-9a0b1c2d3e4f"]])
-    description: str = Field(min_length=1, max_length=2000,
+    description: str = Field(min_length=1, max_length=2000, pattern=PLAIN_TEXT_PATTERN,
                              description="What is changing, in plain language.",
                              examples=["Weekly drop-in with a mental health worker at the café."])
     service: str = _name("The service, by its common name.", "community mental health team")

@@ -11,10 +11,11 @@ from dataclasses import asdict
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from eventcore.auth import Principal, Role, allow, public
 from eventcore.http import correlation_id, problem_response
 from services.priority.domain.commands import (
     DecideSession,
@@ -37,6 +38,13 @@ from services.priority.views import (
 )
 
 router = APIRouter()
+# Partners run sessions; service leads and trust systems record actions and move their status;
+# everyone concerned (auditors too) reads; auditors change nothing.
+_PARTNER, _LEAD, _TRUST = Role.LIVED_EXPERIENCE_PARTNER, Role.SERVICE_LEAD, Role.TRUST_SYSTEM
+Partner = Annotated[Principal, Depends(allow(_PARTNER, Role.ADMIN))]
+Recorder = Annotated[Principal, Depends(allow(_LEAD, _TRUST, Role.ADMIN))]
+_SESSION_READERS = Depends(allow(_PARTNER, _LEAD, Role.AUDITOR, Role.ADMIN))
+_READERS = Depends(allow(_PARTNER, _LEAD, _TRUST, Role.AUDITOR, Role.ADMIN))
 _ERRORS: dict[int | str, dict[str, Any]] = {400: {}, 404: {}, 409: {}, 413: {}, 422: {}}
 
 
@@ -73,7 +81,8 @@ async def _session_view(request: Request, session_id: UUID, status: int = 200) -
 
 @router.post("/sessions", status_code=201, summary="Open a co-production session",
              responses=_ERRORS)
-async def open_session(cmd: OpenSession, request: Request) -> JSONResponse:
+async def open_session(cmd: OpenSession, request: Request, caller: Partner) -> JSONResponse:
+    caller.must_be("opened_by", cmd.opened_by)
     try:
         session_id = await _sessions(request).open(cmd, _context(request))
     except Rejected as exc:
@@ -81,14 +90,17 @@ async def open_session(cmd: OpenSession, request: Request) -> JSONResponse:
     return await _session_view(request, session_id, 201)
 
 
-@router.get("/sessions/{session_id}", summary="A session and its tally so far", responses=_ERRORS)
+@router.get("/sessions/{session_id}", summary="A session and its tally so far", responses=_ERRORS,
+            dependencies=[_SESSION_READERS])
 async def read_session(session_id: UUID, request: Request) -> JSONResponse:
     return await _session_view(request, session_id)
 
 
 @router.post("/sessions/{session_id}/responses", summary="Record one partner's response",
              responses=_ERRORS)
-async def respond(session_id: UUID, cmd: RecordResponse, request: Request) -> JSONResponse:
+async def respond(session_id: UUID, cmd: RecordResponse, request: Request,
+                  caller: Partner) -> JSONResponse:
+    caller.must_be("partner_id", cmd.partner_id)
     try:
         await _sessions(request).respond(session_id, cmd)
     except Rejected as exc:
@@ -98,7 +110,9 @@ async def respond(session_id: UUID, cmd: RecordResponse, request: Request) -> JS
 
 @router.post("/sessions/{session_id}/decision", summary="Close the session by its agreement rule",
              responses=_ERRORS)
-async def decide(session_id: UUID, cmd: DecideSession, request: Request) -> JSONResponse:
+async def decide(session_id: UUID, cmd: DecideSession, request: Request,
+                 caller: Partner) -> JSONResponse:
+    caller.must_be("decided_by", cmd.decided_by)
     try:
         decision = await _sessions(request).decide(session_id, cmd, _context(request))
     except Rejected as exc:
@@ -106,20 +120,21 @@ async def decide(session_id: UUID, cmd: DecideSession, request: Request) -> JSON
     return _json(asdict(decision))
 
 
-@router.get("/insights", summary="Insights received (latest revision of each)")
+@router.get("/insights", summary="Insights received (latest revision of each)",
+            dependencies=[_SESSION_READERS])
 async def read_insights(request: Request, page: Annotated[Page, Query()]) -> Any:
     async with _sessions(request).pool.acquire() as conn:
         return await list_insights(conn, page)
 
 
-@router.get("/priorities", summary="Agreed priorities, newest first")
+@router.get("/priorities", summary="Agreed priorities, newest first", dependencies=[_READERS])
 async def read_priorities(request: Request, page: Annotated[Page, Query()]) -> Any:
     async with _sessions(request).pool.acquire() as conn:
         return await list_priorities(conn, page)
 
 
 @router.get("/priorities/{priority_id}", summary="One priority and the actions against it",
-            responses=_ERRORS)
+            responses=_ERRORS, dependencies=[_READERS])
 async def read_priority(priority_id: UUID, request: Request) -> Any:
     async with _sessions(request).pool.acquire() as conn:
         found = await get_priority(conn, priority_id)
@@ -130,7 +145,8 @@ async def read_priority(priority_id: UUID, request: Request) -> Any:
 
 @router.post("/actions", status_code=201, summary="Record an action against agreed priorities",
              responses=_ERRORS)
-async def record_action(cmd: RecordAction, request: Request) -> JSONResponse:
+async def record_action(cmd: RecordAction, request: Request, caller: Recorder) -> JSONResponse:
+    caller.must_be("recorded_by", cmd.recorded_by)
     try:
         return _action(await _actions(request).record(cmd, _context(request)), 201)
     except Rejected as exc:
@@ -139,20 +155,22 @@ async def record_action(cmd: RecordAction, request: Request) -> JSONResponse:
 
 @router.post("/actions/{action_id}/status", summary="Update an action's status (a new version)",
              responses=_ERRORS)
-async def update_status(action_id: UUID, cmd: UpdateActionStatus, request: Request) -> JSONResponse:
+async def update_status(action_id: UUID, cmd: UpdateActionStatus, request: Request,
+                        caller: Recorder) -> JSONResponse:
+    caller.must_be("recorded_by", cmd.recorded_by)
     try:
         return _action(await _actions(request).update_status(action_id, cmd, _context(request)))
     except Rejected as exc:
         return _rejected(exc)
 
 
-@router.get("/actions", summary="Actions, by priority, status or source")
+@router.get("/actions", summary="Actions, by priority, status or source", dependencies=[_READERS])
 async def read_actions(request: Request, filters: Annotated[ActionFilter, Query()]) -> Any:
     async with _actions(request).pool.acquire() as conn:
         return await list_actions(conn, filters)
 
 
-@router.get("/health/live")
+@router.get("/health/live", dependencies=[Depends(public("liveness probe"))])
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 

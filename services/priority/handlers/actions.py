@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from contracts import ActionTaken, ActionTakenEvent, ActorRole, new_event
+from eventcore.lineage import continue_trace
 from eventcore.store import EventStore
 from services.priority.config import SOURCE
 from services.priority.domain.actions import duplicate_key, unknown_priorities
@@ -58,6 +59,7 @@ class Actions:
                     "service and place against the same priorities; update its status instead")],
                     409, "duplicate_action")
             data = ActionTaken(action_id=uuid4(), **cmd.model_dump(exclude={"recorded_by"}))
+            ctx = await _journey(conn, ctx, data, agreed)
             recorded = await append(conn, self.store, _draft(data, 1, cmd.recorded_by, ctx, agreed))
         return ActionResult(data.action_id, 1, data.status, recorded.event_id, recorded.sequence)
 
@@ -81,6 +83,7 @@ class Actions:
                                                "status": cmd.status})
             agreed = await _agreed_event_ids(conn, data.priority_ids)
             version = row["version"] + 1
+            ctx = await _journey(conn, ctx, data, agreed)
             recorded = await append(conn, self.store,
                                     _draft(data, version, cmd.recorded_by, ctx, agreed))
         return ActionResult(action_id, version, cmd.status, recorded.event_id, recorded.sequence)
@@ -93,6 +96,14 @@ async def _agreed_event_ids(
         "SELECT priority_id, event_id FROM priorities WHERE priority_id = ANY($1::uuid[])",
         list(priority_ids))
     return {r["priority_id"]: r["event_id"] for r in rows}
+
+
+async def _journey(
+    conn: asyncpg.Connection, ctx: RequestContext, data: ActionTaken, agreed: Mapping[UUID, UUID]
+) -> RequestContext:
+    """Continue the trace of the first priority the action answers (see eventcore.lineage)."""
+    rests_on = [agreed[p] for p in data.priority_ids if p in agreed]
+    return replace(ctx, traceparent=await continue_trace(conn, rests_on, fallback=ctx.traceparent))
 
 
 def _draft(

@@ -16,6 +16,7 @@ from contracts import (
     Tally,
     new_event,
 )
+from eventcore.lineage import continue_trace
 from eventcore.store import EventStore
 from services.priority.config import SOURCE
 from services.priority.domain.agreement import (
@@ -113,7 +114,10 @@ class Sessions:
                 PriorityAgreedEvent, data=data, source=SOURCE, subjectversion=1,
                 actorid=cmd.decided_by, actorrole=ActorRole.LIVED_EXPERIENCE_PARTNER,
                 correlationid=ctx.correlation_id or session["correlation_id"],
-                traceparent=ctx.traceparent, causationids=[str(r["event_id"]) for r in insights])
+                # The journey's trace: that of the first insight (see eventcore.lineage).
+                traceparent=await continue_trace(conn, [r["event_id"] for r in insights],
+                                                 fallback=ctx.traceparent),
+                causationids=[str(r["event_id"]) for r in insights])
             recorded = await append(conn, self.store, draft)
             await conn.execute(
                 "UPDATE sessions SET status = 'agreed', decided_by = $2, decided_at = now(),"
