@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class BrokerWatch:
-    def __init__(self, bootstrap_servers: str, *, read_timeout_s: float = 5.0) -> None:
+    def __init__(self, bootstrap_servers: str, *, read_timeout_s: float = 1.0) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._read_timeout_s = read_timeout_s
         self._acked: dict[TopicPartition, tuple[int, bytes]] = {}

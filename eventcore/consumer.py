@@ -32,6 +32,7 @@ TRANSIENT_DB_ERRORS = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown mid-statement
     asyncpg.TooManyConnectionsError,
 )
 

@@ -30,7 +30,10 @@ from eventcore.telemetry import span_from
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, KafkaError)
+TRANSIENT_ERRORS = (
+    OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError, KafkaError,
+)
 
 
 class OutboxRelay:
@@ -69,12 +72,16 @@ class OutboxRelay:
     async def run(self) -> None:
         """Run until cancelled, recovering from transient database and broker errors."""
         backoff = 0.1
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 await self._run_as_leader()
             except asyncio.CancelledError:
                 raise
             except TRANSIENT_ERRORS as exc:
+                if loop.time() - started > 30:  # it had been working: this is a new outage
+                    backoff = 0.1
                 log.warning("relay %s: %s; retrying in %.1fs", self.name, type(exc).__name__, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -33,6 +33,7 @@ from services.feedback.domain.messages import SUBJECT, Wording
 from services.feedback.recording import Pending, record_told, thread_json
 
 log = logging.getLogger(__name__)
+OUR_OUTAGE_RETRY_S = 5.0
 Clock = Callable[[], date]
 
 
@@ -121,7 +122,9 @@ class Scheduler:
         try:
             lookup = await self.contacts.read(pending.participant_id)
         except ContactsUnavailable as exc:
-            return await self._retry(pending, str(exc))
+            # Our own intake being away is not the message's fault: retry soon, for as long as
+            # it takes, without using up the attempts a failing mail server would.
+            return await self._retry(pending, str(exc), our_outage=True)
         decision = decide_delivery(lookup, self.today())
         if isinstance(decision, Cancel):
             return await self._close(pending, "cancelled", decision.reason)
@@ -178,16 +181,19 @@ class Scheduler:
                     WHERE notification_id = $1""", pending.notification_id, until)
         self._count(pending.channel, "held")
 
-    async def _retry(self, pending: Pending, why: str) -> None:
-        if pending.attempts >= self.max_attempts:
+    async def _retry(self, pending: Pending, why: str, *, our_outage: bool = False) -> None:
+        if not our_outage and pending.attempts >= self.max_attempts:
             return await self._close(pending, "failed", why)
-        delay_s = min(30.0 * 2 ** (pending.attempts - 1), 6 * 3600.0)
+        delay_s = (OUR_OUTAGE_RETRY_S if our_outage
+                   else min(30.0 * 2 ** (pending.attempts - 1), 6 * 3600.0))
         log.warning("notification %s deferred %.0fs: %s", pending.notification_id, delay_s, why)
         async with self.pool.acquire() as conn:
             await conn.execute(
                 """UPDATE notifications SET status = 'planned', sending_since = NULL, reason = $2,
-                          next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
-                    WHERE notification_id = $1""", pending.notification_id, why, delay_s)
+                          next_attempt_at = now() + make_interval(secs => $3), updated_at = now(),
+                          attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END
+                    WHERE notification_id = $1""", pending.notification_id, why, delay_s,
+                our_outage)
         self._count(pending.channel, "deferred")
 
     async def _close(self, pending: Pending, status: str, reason: str) -> None:
