@@ -82,7 +82,8 @@ async def run_demo(*, conversations: int, json_path: Path | None, seed: int) -> 
         json_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         print(f"Summary written to {json_path}")
     print(f"Done in {summary['seconds']} s.")
-    return 0 if summary["verified"] and summary["complete"] and clean else 1
+    ok = summary["verified"] and summary["complete"] and summary["traces_match"] and clean
+    return 0 if ok else 1
 
 
 async def _drive(urls: dict[str, str], bootstrap: str, count: int, seed: int,
@@ -119,6 +120,7 @@ async def _drive(urls: dict[str, str], bootstrap: str, count: int, seed: int,
         "verified": verification.verified,
         "first_break": None if verification.first_break is None else str(verification.first_break),
         "complete": told == due,
+        "traces_match": all(_trace_matches(t, record, due) for t in traces),
         "expected_but_not_told": sorted(f"{p} / {a}" for p, a in due - told),
         "told_but_not_expected": sorted(f"{p} / {a}" for p, a in told - due),
         "erased_or_withdrawn_told": sorted(pid for pid, _ in told
@@ -133,3 +135,15 @@ def _complete_chains(trace: dict[str, Any]) -> int:
     voices = {c["participant_id"] for p in trace["priorities"] for i in p["insights"]
               for c in i["conversations"]}
     return sum(1 for t in trace["told"] if t["participant_id"] in voices)
+
+
+def _trace_matches(trace: dict[str, Any], record: thread.ThreadRecord,
+                   due: set[tuple[str, str]]) -> bool:
+    """The audit's trace of an action names exactly the conversations the demo cited behind it,
+    and exactly the people the demo expected to be told of it."""
+    action_id = str(trace["action_id"])
+    cited = {str(c["conversation_id"]) for p in trace["priorities"] for i in p["insights"]
+             for c in i["conversations"]}
+    told = {str(t["participant_id"]) for t in trace["told"]}
+    expected_told = {pid for pid, action in due if action == action_id}
+    return cited == set(record.actions[action_id]["conversation_ids"]) and told == expected_told

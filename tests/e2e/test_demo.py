@@ -27,6 +27,7 @@ def test_the_demo_runs_the_whole_thread_and_verifies(tmp_path: Path) -> None:
     summary = json.loads(summary_path.read_text())
     assert EVENT_TYPES <= {t for t, n in summary["counts"].items() if n > 0}
     assert summary["verified"] is True and summary["complete"] is True
+    assert summary["traces_match"] is True, "audit trace of every action matches the demo's chains"
     assert summary["complete_chains"] == summary["counts"]["ParticipantNotified"] > 0
     assert summary["participants_told"] > 0
     assert summary["erased_or_withdrawn_told"] == []
