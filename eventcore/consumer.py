@@ -18,6 +18,7 @@ import asyncpg
 
 from contracts.registry import EVENT_CLASSES, AnyEvent, ContractError, parse_event
 from eventcore.deadletter import DeadLetters, IncomingMessage
+from eventcore.logs import log_context
 from eventcore.failpoints import hit_async
 from eventcore.metrics import CoreMetrics
 from eventcore.store import ConcurrencyError
@@ -86,6 +87,12 @@ class IdempotentConsumer:
         handler = self._handlers.get(event.type)
         if handler is None:
             return ConsumeOutcome("ignored")
+        with log_context(event_id=str(event.id), event_type=event.type,
+                         correlation_id=event.correlationid):
+            return await self._handle(message, handler, event)
+
+    async def _handle(self, message: IncomingMessage, handler: Handler, event: AnyEvent
+                      ) -> ConsumeOutcome:
         failures = 0
         while True:
             try:

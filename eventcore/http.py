@@ -146,7 +146,11 @@ class BodySizeLimit:
 
 
 def correlation_id(request: Request) -> str:
+    """The caller's `x-correlation-id` when it is sane, else a new one; the same for a request."""
+    known = getattr(request.state, "correlation_id", None)
+    if isinstance(known, str):
+        return known
     given = request.headers.get("x-correlation-id", "")
-    if 1 <= len(given) <= 128 and given.isprintable():
-        return given
-    return str(uuid.uuid4())
+    chosen = given if 1 <= len(given) <= 128 and given.isprintable() else str(uuid.uuid4())
+    request.state.correlation_id = chosen
+    return chosen

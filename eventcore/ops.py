@@ -11,6 +11,8 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from eventcore.auth import public
+from eventcore.http import correlation_id
+from eventcore.logs import log_context
 from eventcore.runtime import ServiceRuntime
 
 CHECK_TIMEOUT_S = 2.0
@@ -54,6 +56,11 @@ def install_operations(app: FastAPI, runtime: ServiceRuntime) -> None:
         meter_provider=runtime.telemetry.meter_provider,
         excluded_urls="/metrics,/health/live,/health/ready",
     )
+
+    @app.middleware("http")
+    async def correlate_logs(request: Request, call_next: Any) -> Any:
+        with log_context(correlation_id=correlation_id(request)):
+            return await call_next(request)
 
     # Open on purpose: orchestrators probe readiness and Prometheus scrapes without tokens; they
     # say nothing about people (counts and booleans only). Keep them off the public ingress.
