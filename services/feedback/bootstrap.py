@@ -33,7 +33,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_runtime(settings: FeedbackSettings) -> ServiceRuntime:
-    policies = Policies(notify_from=settings.feedback_notify_from_status)
+    policies = Policies(notify_from=settings.feedback_notify_from_status,
+                        trusted_action_sources=settings.feedback_trusted_action_sources)
     return ServiceRuntime(
         source=SOURCE, schema=SCHEMA, settings=settings, migrations=[MIGRATIONS],
         topics=TOPIC_BY_TYPE,

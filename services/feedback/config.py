@@ -53,6 +53,11 @@ class FeedbackSettings(CoreSettings):
         description="JSON with the enquiry categories' plain names (intake's format); "
         "defaults to the four default categories.",
     )
+    feedback_trusted_action_sources: tuple[str, ...] = Field(
+        default=(),
+        description="Trust systems (event sources) whose own ActionTaken events feedback acts "
+        "on, besides the priority service. Others are dead-lettered.",
+    )
     feedback_notify_from_status: ActionStatus = Field(
         default="in_progress",
         description="An action is told about once, when first seen at this status or later: "

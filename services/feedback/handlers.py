@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from eventcore.consumer import Handler
+from eventcore.consumer import DomainRejection, Handler
 from services.feedback.adapters.graph import actions_fed_by
 from services.feedback.planning import follow_consent, plan
 from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold, record
@@ -33,9 +33,22 @@ _FEEDS = {
 }
 
 
+#: Who may publish what feedback acts on. A forged erasure would silence someone and a forged
+#: chain could plan a letter to a real person, so anything else is dead-lettered.
+OWNERS = {
+    "ConversationLogged": ("intake",),
+    "ParticipantErased": ("intake",),
+    "ConsentChanged": ("intake",),
+    "InsightDrafted": ("insight",),
+    "PriorityAgreed": ("priority",),
+    "ActionTaken": ("priority",),
+}
+
+
 @dataclass(frozen=True)
 class Policies:
     notify_from: str
+    trusted_action_sources: tuple[str, ...] = ()
 
     def handlers(self) -> dict[str, Handler]:
         return {name: self.when_upstream_event_arrives_resolve_who_to_tell
@@ -44,6 +57,12 @@ class Policies:
     async def when_upstream_event_arrives_resolve_who_to_tell(
         self, conn: asyncpg.Connection, event: Any
     ) -> None:
+        allowed = OWNERS.get(event.type, ())
+        if event.type == "ActionTaken":
+            allowed = allowed + self.trusted_action_sources
+        if event.source not in allowed:
+            raise DomainRejection(f"source {event.source} may not publish {event.type} here; "
+                                  f"trusted: {', '.join(allowed)}")
         await conn.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK)
         fact = fact_of(event)
         await record(conn, fact)

@@ -57,17 +57,33 @@ from tests.conftest import bearer, core_values, create_database
 T = TypeVar("T")
 
 
+#: The trust system the tests let publish its own actions.
+TRUST_SYSTEM = "trust.east-london"
+
+#: The service that owns each upstream event type (feedback dead-letters other sources).
+OWNER = {"ConversationLogged": "intake", "ConsentChanged": "intake", "ParticipantErased": "intake",
+         "InsightDrafted": "insight", "PriorityAgreed": "priority", "ActionTaken": "priority"}
+
+
 class Upstream:
-    """One upstream source's gapless sequence and hash chain, for events a test publishes."""
+    """Upstream events a test publishes, each source with its gapless sequence and hash chain.
+
+    Built as a service ("intake", "insight", "priority"), it publishes each type as its owning
+    service; built as a trust system (any other name), it publishes as that system."""
 
     def __init__(self, source: str) -> None:
-        self.source, self.sequence, self.head = source, 0, GENESIS_HASH
+        self.source = source
+        self._chains: dict[str, tuple[int, str]] = {}
+
+    def source_of(self, event_type: str) -> str:
+        return OWNER[event_type] if self.source in set(OWNER.values()) else self.source
 
     def seal(self, draft: EventDraft[Any]) -> Envelope[Any]:
-        self.sequence += 1
-        digest = chain_hash(self.head, self.sequence, body_digest(draft))
-        event = draft.sequenced(self.sequence, self.head, digest)
-        self.head = digest
+        sequence, head = self._chains.get(draft.source, (0, GENESIS_HASH))
+        sequence += 1
+        digest = chain_hash(head, sequence, body_digest(draft))
+        event = draft.sequenced(sequence, head, digest)
+        self._chains[draft.source] = (sequence, digest)
         return event
 
     def conversation(self, participant_id: str, *categories: str, channel: str = "email",
@@ -79,7 +95,7 @@ class Upstream:
             place="Tower Hamlets", categories=categories or ("community_support",),
             categories_version=1, summary="Finds the café group helps.",
             consent=Consent(to_store=True, to_quote=False, **_consent(channel, earliest)))
-        return self.seal(new_event(ConversationLoggedEvent, data=data, source=self.source,
+        return self.seal(new_event(ConversationLoggedEvent, data=data, source=self.source_of("ConversationLogged"),
                                    subjectversion=1, **_actor("listener-1")))
 
     def consent_changed(self, participant_id: str, version: int, channel: str,
@@ -87,12 +103,12 @@ class Upstream:
         data = ConsentChanged(participant_id=participant_id,
                               consent=RecontactConsent(to_quote=False,
                                                        **_consent(channel, earliest)))
-        return self.seal(new_event(ConsentChangedEvent, data=data, source=self.source,
+        return self.seal(new_event(ConsentChangedEvent, data=data, source=self.source_of("ConsentChanged"),
                                    subjectversion=version, **_actor("listener-1")))
 
     def erased(self, participant_id: str, version: int) -> Envelope[Any]:
         data = ParticipantErased(participant_id=participant_id, erased_on=date(2026, 2, 1))
-        return self.seal(new_event(ParticipantErasedEvent, data=data, source=self.source,
+        return self.seal(new_event(ParticipantErasedEvent, data=data, source=self.source_of("ParticipantErased"),
                                    subjectversion=version, **_actor("listener-1")))
 
     def insight(self, conversation_ids: list[UUID], category: str = "community_support",
@@ -100,7 +116,7 @@ class Upstream:
         data = InsightDrafted(insight_id=insight_id or uuid4(), revision=revision,
                               statement="Community groups feel easier to approach.",
                               category=category, conversation_ids=tuple(conversation_ids))
-        return self.seal(new_event(InsightDraftedEvent, data=data, source=self.source,
+        return self.seal(new_event(InsightDraftedEvent, data=data, source=self.source_of("InsightDrafted"),
                                    subjectversion=revision, **_actor("partner-1")))
 
     def priority(self, insight_ids: list[UUID]) -> Envelope[Any]:
@@ -110,7 +126,7 @@ class Upstream:
             agreed_by=("partner-1", "partner-2", "partner-3"),
             tally=Tally(support=3, object=0, abstain=0),
             rule=AgreementRule(quorum=3, majority_numerator=2, majority_denominator=3))
-        return self.seal(new_event(PriorityAgreedEvent, data=data, source=self.source,
+        return self.seal(new_event(PriorityAgreedEvent, data=data, source=self.source_of("PriorityAgreed"),
                                    subjectversion=1, **_actor("partner-1")))
 
     def action(self, priority_ids: list[UUID], *, action_id: UUID | None = None,
@@ -121,7 +137,7 @@ class Upstream:
                            description=description, service="CMHT", place="Tower Hamlets",
                            framework="CMHF", framework_area="Access and engagement",
                            status=status)
-        return self.seal(new_event(ActionTakenEvent, data=data, source=self.source,
+        return self.seal(new_event(ActionTakenEvent, data=data, source=self.source_of("ActionTaken"),
                                    subjectversion=version, **_actor("trust-system-1",
                                                                     ActorRole.TRUST_SYSTEM)))
 
@@ -213,7 +229,8 @@ async def running_feedback(endpoints: StackEndpoints, *, contacts: ContactReader
     values = core_values(endpoints, await create_database(endpoints))
     values.update(feedback_smtp_host="127.0.0.1", feedback_smtp_port=smtp_port,
                   feedback_smtp_from="Golden Thread <feedback@golden-thread.test>",
-                  feedback_scheduler_interval_s=0.1, **overrides)
+                  feedback_scheduler_interval_s=0.1,
+                  feedback_trusted_action_sources=(TRUST_SYSTEM,), **overrides)
     settings = FeedbackSettings(**values)  # type: ignore[arg-type]
     app = build_app(settings, contacts=contacts, today=clock)
     async with app.router.lifespan_context(app):
