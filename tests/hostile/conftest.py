@@ -73,7 +73,8 @@ async def services(endpoints: StackEndpoints) -> AsyncIterator[Services]:
             "insight": running_insight(endpoints),
             "priority": running_priority(endpoints),
             "feedback": running_feedback(endpoints, contacts=NobodyToContact(), clock=Clock(),
-                                         smtp_port=smtp_port),
+                                         smtp_port=smtp_port,
+                                         feedback_trusted_action_sources=("trust.hostile",)),
         }
         # Started together: each consumer group join takes seconds on the embedded broker.
         started = await asyncio.gather(*(stack.enter_async_context(c) for c in contexts.values()))

@@ -208,13 +208,13 @@ def explicit_messages(topic: str) -> list[Hostile]:
 
 def refused_by_rules(topic: str) -> list[Hostile]:
     """Contract-valid events a consumer's own rules refuse: conversations and erasures forged by a
-    source insight does not trust, actions citing priorities that were never agreed, and actions
+    source insight and feedback do not trust, actions citing priorities that were never agreed, and actions
     claiming to be the priority service's own without being in its store."""
     out = []
     if topic in (CONVERSATIONS, PARTICIPANTS):
         event = valid_event(TYPES[topic][0])
         out.append(Hostile("forged_source", _bytes({**event, "source": "mallory"}),
-                           refused_by=("insight",)))
+                           refused_by=("insight", "feedback")))
     if topic == ACTIONS:
         event = valid_event("ActionTaken")
         event["data"]["action_id"] = event["subject"] = str(uuid4())

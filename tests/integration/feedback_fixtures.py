@@ -230,7 +230,7 @@ async def running_feedback(endpoints: StackEndpoints, *, contacts: ContactReader
     values.update(feedback_smtp_host="127.0.0.1", feedback_smtp_port=smtp_port,
                   feedback_smtp_from="Golden Thread <feedback@golden-thread.test>",
                   feedback_scheduler_interval_s=0.1,
-                  feedback_trusted_action_sources=(TRUST_SYSTEM,), **overrides)
+                  **{"feedback_trusted_action_sources": (TRUST_SYSTEM,), **overrides})
     settings = FeedbackSettings(**values)  # type: ignore[arg-type]
     app = build_app(settings, contacts=contacts, today=clock)
     async with app.router.lifespan_context(app):
