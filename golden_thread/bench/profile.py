@@ -79,9 +79,10 @@ def _short(frame: str) -> str:
 
 async def _profile_intake(seconds: float, out: Path, work: Path) -> None:
     async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
+        from golden_thread.bench.context import Context, Plan
         from golden_thread.bench.infra import Processes
+        from golden_thread.bench.phases_thread import _authorize, _intake_env
         from golden_thread.bench.report import Report
-        from golden_thread.bench.runner import Context, Plan, _authorize, _intake_env
 
         ctx = Context(Plan.quick(), Report("profile", ""), ep, work, procs=Processes([]))
         ctx.system_url = await create_database(ep, "profile")

@@ -57,7 +57,7 @@ class Policies:
     async def when_upstream_event_arrives_resolve_who_to_tell(
         self, conn: asyncpg.Connection, event: Any
     ) -> None:
-        allowed = OWNERS.get(event.type, ())
+        allowed: tuple[str, ...] = OWNERS.get(event.type, ())
         if event.type == "ActionTaken":
             allowed = allowed + self.trusted_action_sources
         if event.source not in allowed:

@@ -1,0 +1,72 @@
+"""The plan of a bench run and the context its phases share."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eventcore.embedded import StackEndpoints
+from golden_thread.bench.infra import (
+    CpuMeter,
+    Processes,
+)
+from golden_thread.bench.report import Report
+from golden_thread.demo.processes import ServiceProcess
+
+BENCH_CONSUMERS = ("insight-x2", "priority-x1", "feedback-x1")
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    db_seconds: float
+    kafka_messages: int
+    intake_seconds: float
+    intake_warmup_s: float
+    intake_clients: int
+    e2e_seconds: float
+    history_events: int
+    replay_events: int
+    timeout_s: float
+    #: A consumer pipeline is timed over at most this many events of its backlog.
+    pipeline_cap: int = 1_000_000
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls("quick", db_seconds=0.25, kafka_messages=3_000, intake_seconds=1.5,
+                   intake_warmup_s=0.3, intake_clients=8, e2e_seconds=2.0, history_events=200,
+                   replay_events=5_000, timeout_s=60)
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls("full", db_seconds=3.0, kafka_messages=50_000, intake_seconds=15.0,
+                   intake_warmup_s=2.0, intake_clients=8, e2e_seconds=15.0,
+                   history_events=5_000, replay_events=1_000_000, timeout_s=600,
+                   pipeline_cap=4_000)
+
+
+@dataclass
+class Context:
+    plan: Plan
+    report: Report
+    endpoints: StackEndpoints
+    work: Path
+    system_url: str = ""
+    intake_url: str = ""
+    intake_peak: float = 0.0
+    procs: Processes | None = None
+    auth_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    pids: dict[str, int | None] = field(default_factory=dict)
+    intake_proc: ServiceProcess | None = None
+
+    def cpu_meter(self, **more: int | None) -> CpuMeter:
+        """CPU per item of the broker, PostgreSQL (all backends), the bench itself and `more`."""
+        return CpuMeter({**self.pids, "bench client": os.getpid(), **more},
+                        recursive=frozenset({"postgres"}))
+
+
+def say(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)

@@ -1,0 +1,108 @@
+"""Bench phases 4-6: scale-out, the priority and feedback pipelines, audit replay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from golden_thread.bench import replay
+from golden_thread.bench.context import Context, say
+from golden_thread.bench.infra import (
+    create_database,
+)
+from golden_thread.bench.phases_thread import _intake_head, _pipeline_figure
+from golden_thread.bench.pipelines import (
+    generated_history,
+    publish,
+    run_consumers,
+    start_consumers,
+)
+from golden_thread.bench.report import Figure, RawLimit
+
+log = logging.getLogger(__name__)
+
+
+async def scale_out(ctx: Context) -> None:
+    report = ctx.report
+    assert ctx.procs is not None
+    for proc in [p for p in ctx.procs.running if p.name.startswith("insight")]:
+        proc.stop()
+        ctx.procs.running.remove(proc)
+    backlog, _ = await _intake_head(ctx.system_url)
+    run, _ = await run_consumers(ctx.endpoints, "insight", "insight-x2", 2,
+                                 min(backlog, ctx.plan.pipeline_cap), ctx.work,
+                                 ctx.plan.timeout_s, meter=lambda pids: ctx.cpu_meter(**pids))
+    one = next((f for f in report.figures if f.key == "consumer.insight"), None)
+    report.add(Figure("scaleout.insight_2x", "insight, 2 instances in one group vs 1", run.rate,
+                      "events/s", "consumer.insight", one.value if one else None,
+                      detail={**run.detail(), "partitions": 3,
+                              "ideal_ratio": 1.5,
+                              "why_ideal_is_1.5": "3 partitions split 2 + 1 over 2 instances"}))
+
+
+# ---------------------------------------------------------------- 5. priority and feedback
+
+
+async def other_pipelines(ctx: Context) -> None:
+    plan = ctx.plan
+    history = generated_history(plan.history_events)
+    first = [e for t in ("ConversationLogged", "ParticipantErased", "InsightDrafted")
+             for e in history.get(t, [])]
+    later = [e for t in ("PriorityAgreed", "ActionTaken") for e in history.get(t, [])]
+    sent = await publish(ctx.endpoints, first)
+    # priority dead-letters actions it did not record itself, so they are published only once
+    # it has consumed the insights. A quick run starts feedback meanwhile (joins take ~5 s);
+    # a full run starts it afterwards, so that it too starts on a backlog and runs alone.
+    prio = await start_consumers(ctx.endpoints, "priority", "priority-x1", 1, ctx.work)
+    feed = (await start_consumers(ctx.endpoints, "feedback", "feedback-x1", 1, ctx.work)
+            if plan.mode == "quick" else None)
+    try:
+        run = await prio.finish(sent["InsightDrafted"], plan.timeout_s,
+                                meter=ctx.cpu_meter(**prio.pids()))
+        _pipeline_figure(ctx, run, "consumer.priority", "priority consumer (InsightDrafted)")
+        sent.update(await publish(ctx.endpoints, later))
+        feed = feed or await start_consumers(ctx.endpoints, "feedback", "feedback-x1", 1,
+                                             ctx.work)
+        intake_events = (await _intake_head(ctx.system_url))[0] if ctx.system_url else 0
+        run = await feed.finish(min(intake_events + sum(sent.values()), plan.pipeline_cap),
+                                plan.timeout_s,
+                                meter=ctx.cpu_meter(**feed.pids()))
+        _pipeline_figure(ctx, run, "consumer.feedback",
+                         "feedback consumer (every upstream type; graph + planning)")
+    finally:
+        for group in (prio, feed):
+            if group is not None:
+                group.procs.stop_all()
+    ctx.report.notes.append("generated history published for priority/feedback: "
+                            + ", ".join(f"{t} {n}" for t, n in sorted(sent.items())))
+
+
+# ---------------------------------------------------------------- 6. replay
+
+
+async def audit_replay(ctx: Context) -> None:
+    plan, report = ctx.plan, ctx.report
+    url = await create_database(ctx.endpoints, "bench_replay")
+    loaded, seconds, schemas = await replay.load_history(url, plan.replay_events)
+    say(f"loaded {loaded:,} events into {', '.join(schemas)} in {seconds:.1f} s")
+    timeout = plan.timeout_s * 2
+    scan = await asyncio.to_thread(replay.run_child, "scan", url, schemas, timeout)
+    replayed = await asyncio.to_thread(replay.run_child, "replay", url, schemas, timeout)
+    scan_rate = scan["events"] / scan["seconds"]
+    report.add_raw(RawLimit("pg.scan_decode", "PostgreSQL scan of the event stores + JSON decode",
+                            scan_rate, "events/s",
+                            {"events": scan["events"], "peak_rss_mb": round(scan["peak_rss_mb"])}))
+    report.add_raw(RawLimit("pg.scan_peak_rss", "peak RSS of that scan (fresh process)",
+                            scan["peak_rss_mb"], "MB", {}))
+    detail = {"events": replayed["events"], "verified": replayed["verified"],
+              "breaks": replayed["breaks"], "seconds": round(replayed["seconds"], 1),
+              "rss_before_mb": round(replayed["rss_before_mb"]), "source": "event stores",
+              "schemas": schemas}
+    if not replayed["verified"]:
+        report.failures.append(f"replay did not verify: {replayed['breaks']} breaks")
+    report.add(Figure("replay.rate", f"audit replay + verify of {replayed['events']:,} events",
+                      replayed["events"] / replayed["seconds"], "events/s", "pg.scan_decode",
+                      scan_rate, target=0.7, detail=detail))
+    report.add(Figure("replay.peak_rss", "audit replay peak RSS", replayed["peak_rss_mb"], "MB",
+                      "pg.scan_peak_rss", scan["peak_rss_mb"], target=300, direction="max",
+                      target_on="value", detail=detail))

@@ -1,0 +1,241 @@
+"""Bench phases 3-6: intake, the consumer pipelines, end-to-end latency, scale-out, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+
+import asyncpg
+
+from eventcore.embedded import StackEndpoints
+from golden_thread.bench import http_load, raw_kafka
+from golden_thread.bench.context import Context
+from golden_thread.bench.fixtures import conversation_bodies
+from golden_thread.bench.infra import (
+    create_database,
+    stack_env,
+    start_service,
+    wait_for,
+)
+from golden_thread.bench.pipelines import (
+    PipelineRun,
+    inbox_count,
+    run_consumers,
+)
+from golden_thread.bench.report import Figure
+from golden_thread.bench.timing import percentile
+from golden_thread.demo.processes import ServiceProcess
+
+log = logging.getLogger(__name__)
+
+
+def _intake_env(ctx: Context) -> dict[str, str]:
+    from services.intake.adapters.vault import new_master_key
+
+    return {**stack_env(ctx.endpoints, ctx.system_url),
+            "GT_INTAKE_VAULT_MASTER_KEY": new_master_key(),
+            "GT_INTAKE_CONTACT_READER_TOKENS": secrets.token_urlsafe(24),
+            "GT_AUTH_JWT_SECRET": ctx.auth_secret}
+
+
+def _authorize(ctx: Context) -> http_load.Authorize:
+    """Each listener's bearer header (services verify tokens signed with the run's own key)."""
+    try:
+        from eventcore.tokens import mint_token
+    except ImportError:  # a tree without bearer auth
+        return http_load.no_auth
+    minted: dict[str, str] = {}
+
+    def authorize(listener: str) -> str:
+        if listener not in minted:
+            token = mint_token(ctx.auth_secret, "community_listener", listener, ttl_s=3600)
+            minted[listener] = f"Authorization: Bearer {token}\r\n"
+        return minted[listener]
+
+    return authorize
+
+
+async def _intake_head(url: str) -> tuple[int, int]:
+    """(events appended, events published) of intake."""
+    conn = await asyncpg.connect(url)
+    try:
+        head = await conn.fetchval("SELECT sequence FROM intake.source_head WHERE source = 'intake'")
+        published = await conn.fetchval("SELECT max(published_sequence) FROM intake.outbox_cursor")
+        return int(head or 0), int(published or 0)
+    finally:
+        await conn.close()
+
+
+async def start_intake(ctx: Context) -> ServiceProcess:
+    ctx.system_url = await create_database(ctx.endpoints, "bench_system")
+    proc = start_service("intake", _intake_env(ctx), ctx.work)
+    assert ctx.procs is not None
+    ctx.procs.running.append(proc)
+    return proc
+
+
+async def intake(ctx: Context) -> None:
+    plan, report = ctx.plan, ctx.report
+    proc = ctx.intake_proc or await start_intake(ctx)
+    await proc.wait_ready(60)
+    ctx.intake_url = proc.url
+    bodies = itertools.cycle(list(conversation_bodies(2_000)))
+    meter = ctx.cpu_meter(intake=proc.process.pid)
+    meter_started = asyncio.get_running_loop().call_later(plan.intake_warmup_s, meter.start)
+    results, seconds = await http_load.drive(proc.url, bodies, clients=plan.intake_clients,
+                                             seconds=plan.intake_seconds,
+                                             warmup_s=plan.intake_warmup_s,
+                                             authorize=_authorize(ctx))
+    meter_started.cancel()
+    cpu = meter.stop(results.accepted)
+    if results.accepted == 0:
+        raise RuntimeError(f"intake accepted nothing; first error {results.first_error}")
+    ctx.intake_peak = results.accepted / seconds
+    report.add(Figure(
+        "intake.accepted", f"intake POST /conversations, {plan.intake_clients} clients",
+        ctx.intake_peak, "conv/s", "pg.txn_single_8conn", report.raw_value("pg.txn_single_8conn"),
+        target=0.35,
+        detail={"clients": plan.intake_clients, "seconds": round(seconds, 2),
+                "accepted": results.accepted, "rejected": results.rejected,
+                "first_error": results.first_error,
+                "http_p50_ms": round(percentile(results.latencies_ms, 50), 2),
+                "http_p99_ms": round(percentile(results.latencies_ms, 99), 2),
+                "cpu_ms_per_conversation": cpu}))
+
+    async def published() -> bool:
+        head, done = await _intake_head(ctx.system_url)
+        return done >= head
+
+    await wait_for(published, "the intake relay to publish the backlog", plan.timeout_s, 0.2)
+
+
+async def insight_pipeline(ctx: Context) -> None:
+    """insight (its real consumer group) starts on intake's backlog: the consumer pipeline."""
+    plan = ctx.plan
+    backlog, _ = await _intake_head(ctx.system_url)
+    run, procs = await run_consumers(ctx.endpoints, "insight", "insight", 1,
+                                     min(backlog, plan.pipeline_cap), ctx.work,
+                                     plan.timeout_s, database_url=ctx.system_url, keep=True,
+                                     meter=lambda pids: ctx.cpu_meter(**pids))
+    assert ctx.procs is not None
+    ctx.procs.running.extend(procs.running)
+    _pipeline_figure(ctx, run, "consumer.insight", "insight consumer (ConversationLogged)")
+
+
+def _pipeline_figure(ctx: Context, run: PipelineRun, key: str, label: str) -> None:
+    report = ctx.report
+    report.add(Figure(key, label, run.rate, "events/s", "kafka.produce_consume",
+                      report.raw_value("kafka.produce_consume"), target=0.4,
+                      detail=run.detail()))
+    if run.dead_lettered:
+        report.notes.append(f"{run.consumer}: {run.dead_lettered} events dead-lettered")
+
+
+async def e2e(ctx: Context) -> None:
+    plan, report = ctx.plan, ctx.report
+    if not ctx.intake_peak:
+        raise RuntimeError("no intake peak was measured")
+    rate = ctx.intake_peak / 2
+    prefill, _ = await _intake_head(ctx.system_url)
+
+    async def caught_up() -> bool:
+        return await inbox_count(ctx.system_url, "insight", "insight") >= prefill
+
+    await wait_for(caught_up, "insight to catch up before the paced run", plan.timeout_s, 0.2)
+    bodies = itertools.cycle(list(conversation_bodies(500, seed=9)))
+    results, _ = await http_load.drive(ctx.intake_url, bodies, clients=plan.intake_clients,
+                                       seconds=plan.e2e_seconds, rate=rate,
+                                       authorize=_authorize(ctx))
+    accepted = dict(results.accepted_at)
+
+    async def visible() -> dict[str, float]:
+        conn = await asyncpg.connect(ctx.system_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT conversation_id::text AS id, extract(epoch FROM received_at)::float8 AS t"
+                " FROM insight.conversations WHERE conversation_id = ANY($1::uuid[])",
+                list(accepted))
+        finally:
+            await conn.close()
+        return {r["id"]: r["t"] for r in rows}
+
+    seen: dict[str, float] = {}
+
+    async def all_visible() -> bool:
+        seen.update(await visible())
+        return len(seen) >= len(accepted)
+
+    await wait_for(all_visible, "insight to show every conversation", plan.timeout_s, 0.2)
+    latencies = [(seen[cid] - at) * 1000 for cid, at in accepted.items()]
+    sent_at = await _publish_times(ctx.endpoints, set(accepted))
+    relay = [(sent_at[c] - at) * 1000 for c, at in accepted.items() if c in sent_at]
+    consume = [(seen[c] - sent_at[c]) * 1000 for c in accepted if c in sent_at]
+    size = await _mean_message_bytes(ctx.system_url)
+    raw50, raw99 = await raw_kafka.latency(ctx.endpoints, size, rate, plan.e2e_seconds, prefill)
+    report.add_raw(raw50)
+    report.add_raw(raw99)
+    detail = {"rate": round(rate, 1), "seconds": plan.e2e_seconds, "conversations": len(latencies),
+              "clients": plan.intake_clients, "topic_fill_before": prefill,
+              "fetch_max_wait_ms": ctx.endpoints.kafka_fetch_max_wait_ms,
+              "http_p50_ms": round(percentile(results.latencies_ms, 50), 2),
+              "http_p99_ms": round(percentile(results.latencies_ms, 99), 2),
+              # accepted → the relay's send (the record's CreateTime), and that → insight's row
+              "relay_p50_ms": round(percentile(relay, 50), 2),
+              "relay_p99_ms": round(percentile(relay, 99), 2),
+              "broker_and_consumer_p50_ms": round(percentile(consume, 50), 2),
+              "broker_and_consumer_p99_ms": round(percentile(consume, 99), 2),
+              "measured_as": "insight row's commit-transaction start (DB clock) minus the time "
+                             "the 201 reached the client (same host clock)"}
+    report.add(Figure("e2e.p50", "e2e accepted→visible in insight, p50", percentile(latencies, 50),
+                      "ms", "kafka.latency_p50", raw50.value, detail=detail))
+    report.add(Figure("e2e.p99", "e2e accepted→visible in insight, p99", percentile(latencies, 99),
+                      "ms", "kafka.latency_p99", raw99.value, target=2.0, direction="max",
+                      detail=detail))
+
+
+async def _publish_times(endpoints: StackEndpoints, subjects: set[str]) -> dict[str, float]:
+    """When the relay sent each conversation's event (record CreateTime, seconds), by subject."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from contracts.topics import CONVERSATIONS
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap_servers,
+                                group_id=None, enable_auto_commit=False,
+                                fetch_max_wait_ms=endpoints.kafka_fetch_max_wait_ms)
+    await consumer.start()
+    found: dict[str, float] = {}
+    try:
+        await consumer.topics()
+        parts = [TopicPartition(CONVERSATIONS, p)
+                 for p in sorted(consumer.partitions_for_topic(CONVERSATIONS) or {0})]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        idle = 0
+        while len(found) < len(subjects) and idle < 5:
+            got = await consumer.getmany(timeout_ms=200, max_records=5_000)
+            idle = 0 if got else idle + 1
+            for records in got.values():
+                for r in records:
+                    key = (r.key or b"").decode()
+                    if key in subjects:
+                        found[key] = r.timestamp / 1000
+            if all([await consumer.position(tp) >= ends[tp] for tp in parts]):
+                break
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _mean_message_bytes(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        size = await conn.fetchval("SELECT avg(length(body::text)) FROM intake.events")
+        return int(size or 1_400) + 200  # + sequence and the two hashes
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------- 4. scale-out
