@@ -63,6 +63,7 @@ class OutboxRelay:
         self.name = name or f"{store.source}-relay"
         self._wake = asyncio.Event()
         self.published_sequence = 0
+        self._cursor: int | None = None
         self.republished_from_store = 0
         self._watch = BrokerWatch(bootstrap_servers) if bootstrap_servers else None
         self._broker_check_interval_s = broker_check_interval_s
@@ -94,6 +95,7 @@ class OutboxRelay:
         conn = await asyncpg.connect(self._database_url)
         try:
             await self._become_leader(conn)
+            self._cursor = None  # read it afresh: another leader may have moved it
             await conn.add_listener(notify_channel(self._store.source), self._on_notify)
             loop = asyncio.get_running_loop()
             next_check = loop.time() + self._broker_check_interval_s
@@ -121,6 +123,7 @@ class OutboxRelay:
                 "UPDATE outbox_cursor SET published_sequence = 0, updated_at = now() WHERE relay = $1",
                 self.name,
             )
+        self._cursor = 0
         self._watch.forget()
         self.republished_from_store += 1
         log.warning("relay %s: re-publishing every event from the store", self.name)
@@ -151,11 +154,13 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch after the cursor; returns how many events were published."""
         async with self._pool.acquire() as conn:
-            cursor = await conn.fetchval(
-                "INSERT INTO outbox_cursor (relay) VALUES ($1) ON CONFLICT (relay)"
-                " DO UPDATE SET relay = EXCLUDED.relay RETURNING published_sequence",
-                self.name,
-            )
+            if self._cursor is None:  # the leader keeps it in memory after the first read
+                self._cursor = int(await conn.fetchval(
+                    "INSERT INTO outbox_cursor (relay) VALUES ($1) ON CONFLICT (relay)"
+                    " DO UPDATE SET relay = EXCLUDED.relay RETURNING published_sequence",
+                    self.name,
+                ))
+            cursor = self._cursor
             events = await self._store.read_after(conn, cursor, self._batch_size)
         if not events:
             self.published_sequence = cursor
@@ -177,6 +182,6 @@ class OutboxRelay:
                 self.name,
                 last,
             )
-        self.published_sequence = last
+        self._cursor = self.published_sequence = last
         log.debug("relay %s published up to %d", self.name, last)
         return len(events)

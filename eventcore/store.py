@@ -85,11 +85,12 @@ class EventStore:
         self, conn: asyncpg.Connection, drafts: Sequence[EventDraft[Any]]
     ) -> list[RecordedEvent]:
         """Append drafts in order, atomically. Raises ConcurrencyError when a version is taken."""
-        recorded: list[RecordedEvent] = []
+        if len(drafts) == 1 or conn.is_in_transaction():
+            # One statement is atomic by itself, and inside the caller's transaction a nested
+            # one would only add a savepoint's two round trips.
+            return [await self._append_one(conn, draft) for draft in drafts]
         async with conn.transaction():
-            for draft in drafts:
-                recorded.append(await self._append_one(conn, draft))
-        return recorded
+            return [await self._append_one(conn, draft) for draft in drafts]
 
     async def _append_one(self, conn: asyncpg.Connection, draft: EventDraft[Any]) -> RecordedEvent:
         draft = _with_trace_context(draft)
