@@ -15,10 +15,8 @@ from email.message import EmailMessage
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiosmtpd.controller import Controller
-from fastapi import FastAPI
 
 from contracts import (
     GENESIS_HASH,
@@ -52,7 +50,8 @@ from services.feedback.adapters.contacts import ContactReader
 from services.feedback.bootstrap import build_app
 from services.feedback.config import FeedbackSettings
 from services.feedback.scheduler import Scheduler
-from tests.conftest import bearer, core_values, create_database
+from tests.conftest import core_values, create_database
+from tests.integration.in_process import RunningApp, serve
 
 T = TypeVar("T")
 
@@ -212,9 +211,7 @@ async def smtp_server() -> AsyncIterator[tuple[Mailbox, int]]:
 
 
 @dataclass
-class RunningFeedback:
-    app: FastAPI
-    client: httpx.AsyncClient
+class RunningFeedback(RunningApp):
     settings: FeedbackSettings
 
     @property
@@ -233,11 +230,8 @@ async def running_feedback(endpoints: StackEndpoints, *, contacts: ContactReader
                   **{"feedback_trusted_action_sources": (TRUST_SYSTEM,), **overrides})
     settings = FeedbackSettings(**values)  # type: ignore[arg-type]
     app = build_app(settings, contacts=contacts, today=clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://feedback",
-                                     headers=bearer()) as client:
-            yield RunningFeedback(app, client, settings)
+    async with serve(app, "feedback") as client:
+        yield RunningFeedback(app, client, settings)
 
 
 async def read_topic(endpoints: StackEndpoints, topic: str, subjects: set[str],

@@ -11,9 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import uuid4
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from fastapi import FastAPI
 
 from contracts import (
     GENESIS_HASH,
@@ -30,40 +28,25 @@ from contracts import (
 from contracts.fields import example_of
 from eventcore.embedded import StackEndpoints
 from eventcore.messaging import envelope_message
-from eventcore.runtime import ServiceRuntime
 from services.insight.bootstrap import build_app
 from services.insight.config import InsightSettings
-from tests.conftest import bearer, core_values, create_database
+from tests.conftest import core_values, create_database
+from tests.integration.in_process import RunningApp, serve
 
 T = TypeVar("T")
 
 
 @dataclass
-class RunningInsight:
-    app: FastAPI
-    client: httpx.AsyncClient
+class RunningInsight(RunningApp):
     settings: InsightSettings
-
-    @property
-    def runtime(self) -> ServiceRuntime:
-        runtime: ServiceRuntime = self.app.state.runtime
-        return runtime
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        assert self.runtime.pool is not None
-        async with self.runtime.pool.acquire() as conn:
-            return await conn.fetchval(sql, *args)
 
 
 @asynccontextmanager
 async def running_insight(endpoints: StackEndpoints) -> AsyncIterator[RunningInsight]:
     settings = InsightSettings(**core_values(endpoints, await create_database(endpoints)))  # type: ignore[arg-type]
     app = build_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://insight",
-                                     headers=bearer()) as client:
-            yield RunningInsight(app, client, settings)
+    async with serve(app, "insight") as client:
+        yield RunningInsight(app, client, settings)
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout_s: float = 30) -> T:

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from fastapi import FastAPI
 
 from contracts import (
     GENESIS_HASH,
@@ -33,27 +31,15 @@ from contracts import (
 from contracts.topics import INSIGHTS
 from eventcore.embedded import StackEndpoints
 from eventcore.messaging import envelope_message
-from eventcore.runtime import ServiceRuntime
 from services.priority.bootstrap import build_app
 from services.priority.config import PrioritySettings
-from tests.conftest import bearer, core_values, create_database
+from tests.conftest import core_values, create_database
+from tests.integration.in_process import RunningApp, serve
 
 
 @dataclass
-class RunningPriority:
-    app: FastAPI
-    client: httpx.AsyncClient
+class RunningPriority(RunningApp):
     endpoints: StackEndpoints
-
-    @property
-    def runtime(self) -> ServiceRuntime:
-        runtime: ServiceRuntime = self.app.state.runtime
-        return runtime
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        assert self.runtime.pool is not None
-        async with self.runtime.pool.acquire() as conn:
-            return await conn.fetchval(sql, *args)
 
 
 @asynccontextmanager
@@ -61,11 +47,8 @@ async def running_priority(endpoints: StackEndpoints) -> AsyncIterator[RunningPr
     values = core_values(endpoints, await create_database(endpoints))
     settings = PrioritySettings(**values)  # type: ignore[arg-type]
     app = build_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://priority",
-                                     headers=bearer()) as client:
-            yield RunningPriority(app, client, endpoints)
+    async with serve(app, "priority") as client:
+        yield RunningPriority(app, client, endpoints)
 
 
 @dataclass
