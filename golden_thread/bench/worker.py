@@ -14,6 +14,8 @@ import dataclasses
 import signal
 import sys
 
+import uvloop
+
 from eventcore.logs import configure_logging
 from eventcore.runtime import ServiceRuntime
 
@@ -60,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consumer-name", default=None)
     args = parser.parse_args(argv)
     configure_logging(f"bench-{args.service}")
-    asyncio.run(run(args.service, args.consumer_name))
+    # uvloop, as `golden-thread serve` runs the same runtime (docs/performance.md finding 8).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run(args.service, args.consumer_name))
     return 0
 
 
