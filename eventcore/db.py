@@ -26,6 +26,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`): a round trip on every release, for state pool connections never hold. Nothing
+    on a pool connection LISTENs, takes a session advisory lock or SETs session state (the
+    relay's listener and leader lock and `migrate` use connections of their own; advisory locks
+    taken on pool connections are transaction-scoped). asyncpg still rolls back an open
+    transaction before this runs."""
+
+
 async def create_pool(
     database_url: str, schema: str, *, min_size: int = 1, max_size: int = 10
 ) -> asyncpg.Pool:
@@ -37,6 +46,7 @@ async def create_pool(
         max_size=max_size,
         server_settings={"search_path": f"{schema}, public", "application_name": schema},
         init=_init_connection,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool
@@ -114,7 +124,7 @@ async def wait_for_database(database_url: str, *, attempts: int = 60, delay_s: f
     for attempt in range(1, attempts + 1):
         try:
             conn = await asyncpg.connect(database_url, timeout=5)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             if attempt == attempts:
                 raise
             await asyncio.sleep(min(delay_s * attempt, 5.0))
