@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +27,10 @@ from contracts.fields import PSEUDONYMOUS_ID_PATTERN
 from eventcore.settings import CoreSettings
 
 MIN_SECRET_CHARS = 32
+#: Verified tokens remembered per verifier (a listener's session sends the same one each time).
+CACHE_SIZE = 4096
+#: Longer tokens are verified every time rather than remembered.
+CACHE_MAX_TOKEN_CHARS = 4096
 DEFAULT_ISSUER = DEFAULT_AUDIENCE = "golden-thread"
 _SUBJECT = re.compile(PSEUDONYMOUS_ID_PATTERN)
 
@@ -56,9 +63,17 @@ class AuthNotConfigured(RuntimeError):
 
 
 class TokenVerifier:
+    """Verifies bearer tokens, remembering the last `cache_size` it accepted (keyed by the whole
+    token string) until their `exp`: a remembered token is answered without parsing or checking
+    its signature again, never after it expires, and a refused token is never remembered."""
+
     def __init__(self, *, secret: str | None = None, public_key: str | None = None,
                  issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE,
-                 leeway_s: int = 30) -> None:
+                 leeway_s: int = 30, cache_size: int = CACHE_SIZE,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._cache_size, self._clock = cache_size, clock
+        self._lock = threading.Lock()
         self._keys: dict[str, Any] = {}
         if secret is not None:
             if len(secret) < MIN_SECRET_CHARS:
@@ -81,6 +96,24 @@ class TokenVerifier:
                    audience=settings.auth_jwt_audience, leeway_s=settings.auth_jwt_leeway_s)
 
     def verify(self, token: str) -> Principal:
+        now = self._clock()
+        with self._lock:
+            known = self._cache.get(token)
+            if known is not None:
+                if now < known[1]:
+                    self._cache.move_to_end(token)
+                    return known[0]
+                del self._cache[token]
+        principal, expires = self._verify(token)
+        if now < expires and self._cache_size > 0 and len(token) <= CACHE_MAX_TOKEN_CHARS:
+            with self._lock:
+                self._cache[token] = (principal, expires)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        """The principal and the token's `exp` (seconds since the epoch), or TokenRejected."""
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError:
@@ -95,7 +128,9 @@ class TokenVerifier:
                 options={"require": ["exp", "iss", "aud", "sub"]})
         except jwt.PyJWTError as exc:
             raise TokenRejected(_reason(exc)) from None
-        return _principal(claims)
+        # PyJWT has checked that `exp` is a number; remembered no later than it (the leeway is
+        # for clock skew at the first check, not for a cache to stretch).
+        return _principal(claims), float(claims["exp"])
 
 
 def _reason(exc: jwt.PyJWTError) -> str:
