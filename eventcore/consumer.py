@@ -1,5 +1,11 @@
 """The idempotent consumer: inbox row + effects + new events in one transaction.
 
+Messages come in batches (a batch subscriber, `consumer_batch_max_records`): a batch is applied
+in ONE transaction — every inbox row by one statement, then each fresh event's handler in order
+on the same connection — and its offsets are committed once. Should anything in it fail, the
+transaction rolls back as a whole and each message of the batch takes the one-message path
+below, so dead letters, retries and back-off mean exactly what they mean for a single message.
+
 Errors have a home: a contract violation or a domain rule dead-letters the message with its
 reason; a concurrency conflict retries at once (the handler reloads); a transient database error
 backs off and retries (the partition waits, nothing is skipped); any other error is retried a
@@ -10,16 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.trace import Span, SpanKind
 
 from contracts.registry import EVENT_CLASSES, AnyEvent, ContractError, parse_event
 from eventcore.deadletter import DeadLetters, IncomingMessage
-from eventcore.logs import log_context
 from eventcore.failpoints import hit_async
+from eventcore.inbox import claim, claim_many, remember_dead_letter
+from eventcore.logs import log_context
 from eventcore.metrics import CoreMetrics
 from eventcore.store import ConcurrencyError
 from eventcore.telemetry import current_traceparent
@@ -48,6 +59,17 @@ class ConsumeOutcome:
     reason: str | None = None
 
 
+@dataclass(slots=True)
+class _Item:
+    """A parsed message of a batch, with the span its effects are traced under."""
+
+    index: int
+    message: IncomingMessage
+    event: AnyEvent
+    handler: Handler
+    span: Span
+
+
 class IdempotentConsumer:
     def __init__(
         self,
@@ -59,6 +81,7 @@ class IdempotentConsumer:
         max_attempts: int = 3,
         max_backoff_s: float = 5.0,
         metrics: CoreMetrics | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
@@ -67,29 +90,90 @@ class IdempotentConsumer:
         self._max_attempts = max_attempts
         self._max_backoff_s = max_backoff_s
         self._metrics = metrics
+        self._tracer = tracer or trace.get_tracer(__name__)
 
     async def process(self, message: IncomingMessage) -> ConsumeOutcome:
-        outcome = await self._process(message)
-        if self._metrics is not None:
+        return (await self.process_batch([message]))[0]
+
+    async def process_batch(self, messages: Sequence[IncomingMessage]) -> list[ConsumeOutcome]:
+        """Apply a batch of messages in order; one outcome per message."""
+        outcomes: list[ConsumeOutcome | None] = [None] * len(messages)
+        items: list[_Item] = []
+        for index, message in enumerate(messages):
+            try:
+                event = parse_event(message.value)
+            except ContractError as exc:
+                outcomes[index] = await self._dead_letter(message, str(exc), None, attempts=1)
+                continue
+            handler = self._handlers.get(event.type)
+            if handler is None:
+                outcomes[index] = ConsumeOutcome("ignored")
+                continue
+            items.append(_Item(index, message, event, handler, self._span_for(message, event)))
+        try:
+            for item, outcome in zip(items, await self._apply_each(items), strict=True):
+                outcomes[item.index] = outcome
+        finally:
+            for item in items:
+                item.span.end()
+        done = [o if o is not None else ConsumeOutcome("ignored") for o in outcomes]
+        self._count(messages, done)
+        return done
+
+    async def _apply_each(self, items: list[_Item]) -> list[ConsumeOutcome]:
+        if len(items) > 1:
+            try:
+                return await self._apply_batch(items)
+            except Exception as exc:  # noqa: BLE001 - rolled back; each message on its own path
+                log.info("%s: batch of %d rolled back (%s); applying one by one", self.name,
+                         len(items), type(exc).__name__)
+        results = []
+        for item in items:
+            with trace.use_span(item.span), _context_of(item.event):
+                results.append(await self._handle(item.message, item.handler, item.event))
+        return results
+
+    async def _apply_batch(self, items: list[_Item]) -> list[ConsumeOutcome]:
+        """Every inbox row in one statement, then the fresh events' handlers, one transaction."""
+        first: dict[Any, _Item] = {}
+        for item in items:
+            first.setdefault(item.event.id, item)
+        claims = list(first.values())
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await claim_many(conn, self.name, [i.event for i in claims],
+                                     [_traceparent(i.span) or i.event.traceparent for i in claims])
+            for item in claims:
+                if item.event.id in fresh:
+                    with trace.use_span(item.span), _context_of(item.event):
+                        await hit_async("consumer.handler")
+                        await item.handler(conn, item.event)
+        return [ConsumeOutcome("applied") if first[i.event.id] is i and i.event.id in fresh
+                else ConsumeOutcome("duplicate") for i in items]
+
+    def _span_for(self, message: IncomingMessage, event: AnyEvent) -> Span:
+        """The span this consumer applies `event` under: a child of the relay's publish span
+        (the message's traceparent header), else of the trace stored with the event."""
+        carrier = {k: v.decode("latin-1") for k, v in message.headers
+                   if k in ("traceparent", "tracestate")}
+        if "traceparent" not in carrier and event.traceparent:
+            carrier = {"traceparent": event.traceparent}
+        return self._tracer.start_span(
+            f"{message.topic} apply", context=extract(carrier), kind=SpanKind.CONSUMER,
+            attributes={"messaging.consumer.group.name": self.name,
+                        "messaging.destination.name": message.topic,
+                        "messaging.kafka.offset": message.offset,
+                        "golden_thread.event_type": event.type})
+
+    def _count(self, messages: Sequence[IncomingMessage], outcomes: list[ConsumeOutcome]) -> None:
+        if self._metrics is None:
+            return
+        for message, outcome in zip(messages, outcomes, strict=True):
             header = dict(message.headers).get("ce_type", b"").decode("utf-8", "replace")
             kind = header if header in EVENT_CLASSES else "unknown"  # labels never carry input
             self._metrics.consumed.add(1, {"consumer": self.name, "type": kind,
                                            "outcome": outcome.status})
             if outcome.status == "dead_lettered":
                 self._metrics.dead_letters.add(1, {"consumer": self.name})
-        return outcome
-
-    async def _process(self, message: IncomingMessage) -> ConsumeOutcome:
-        try:
-            event = parse_event(message.value)
-        except ContractError as exc:
-            return await self._dead_letter(message, str(exc), None, attempts=1)
-        handler = self._handlers.get(event.type)
-        if handler is None:
-            return ConsumeOutcome("ignored")
-        with log_context(event_id=str(event.id), event_type=event.type,
-                         correlation_id=event.correlationid):
-            return await self._handle(message, handler, event)
 
     async def _handle(self, message: IncomingMessage, handler: Handler, event: AnyEvent
                       ) -> ConsumeOutcome:
@@ -123,18 +207,8 @@ class IdempotentConsumer:
 
     async def _apply(self, handler: Handler, event: AnyEvent) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id, event_type, source, sequence, outcome,"
-                " traceparent) VALUES ($1, $2, $3, $4, $5, 'applied', $6)"
-                " ON CONFLICT (consumer, event_id) DO NOTHING RETURNING true",
-                self.name,
-                event.id,
-                event.type,
-                event.source,
-                event.sequence,
-                current_traceparent() or event.traceparent,  # the consumer's span: see lineage
-            )
-            if not fresh:
+            # The consumer's span (see eventcore/lineage.py), else the event's own trace.
+            if not await claim(conn, self.name, event, current_traceparent() or event.traceparent):
                 return False
             await hit_async("consumer.handler")
             await handler(conn, event)
@@ -154,13 +228,22 @@ class IdempotentConsumer:
         """Best effort: a redelivered dead letter is then skipped instead of sent again."""
         try:
             async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "INSERT INTO inbox (consumer, event_id, event_type, source, sequence, outcome)"
-                    " VALUES ($1, $2, $3, $4, $5, 'dead_lettered') ON CONFLICT DO NOTHING",
-                    self.name, event.id, event.type, event.source, event.sequence,
-                )
+                await remember_dead_letter(conn, self.name, event)
         except Exception as exc:  # noqa: BLE001 - the letter is sent; failing here would loop
             # (e.g. a value the inbox cannot hold): the message would be redelivered, dead-lettered
             # again and again, and the partition would never move on.
             log.warning("%s: could not record dead letter of %s in inbox (%s)", self.name,
                         event.id, type(exc).__name__)
+
+
+@contextmanager
+def _context_of(event: AnyEvent) -> Iterator[None]:
+    with log_context(event_id=str(event.id), event_type=event.type,
+                     correlation_id=event.correlationid):
+        yield
+
+
+def _traceparent(span: Span) -> str | None:
+    carrier: dict[str, str] = {}
+    inject(carrier, context=trace.set_span_in_context(span))
+    return carrier.get("traceparent")

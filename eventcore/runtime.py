@@ -133,6 +133,7 @@ class ServiceRuntime:
                 name=sub.consumer_name, pool=self.pool, handlers=sub.handlers,
                 dead_letters=DeadLetters(self.producer, sub.consumer_name),
                 max_attempts=self.settings.consumer_max_attempts, metrics=self.metrics,
+                tracer=self.telemetry.tracer,
             )
             self.consumers.append(consumer)
             self.subscribers.append(subscribe(self.broker, consumer, sub.topics, self.settings))

@@ -49,6 +49,11 @@ class CoreSettings(BaseSettings):
         description="How often the relay checks that the broker still holds what it published "
         "(an in-memory broker loses it on restart; the relay then re-publishes from its store).",
     )
+    consumer_batch_max_records: int = Field(
+        default=500, ge=1, le=10_000,
+        description="Most messages a consumer applies in one transaction (one inbox statement, "
+        "one offset commit). 1 means one message per transaction.",
+    )
     consumer_max_attempts: int = Field(
         default=3, ge=1, description="Attempts on a transient error before dead-lettering."
     )

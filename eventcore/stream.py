@@ -16,19 +16,37 @@ from eventcore.failpoints import hit
 from eventcore.settings import CoreSettings
 
 
-async def tolerant_parser(record: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
-    """FastStream decodes every header as UTF-8, and a header that is not would fail the message
+async def tolerant_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream decodes every header as UTF-8, and a header that is not would fail the batch
     before the consumer sees it, again and again (never dead-lettered). The consumer reads the
-    raw record, so FastStream gets a copy whose headers decode; the raw record stays as sent."""
+    raw records, so FastStream gets copies whose headers decode; the raw records stay as sent."""
+    if all(_headers_decode(record) for record in records):
+        return await original(records)
+    parsed = await original(tuple(map(_readable, records)))
+    parsed.raw_message = records
+    return parsed
+
+
+async def raw_decoder(message: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """The consumer parses the raw bytes itself (contracts.parse_event); FastStream's own JSON
+    decoding of every message would be thrown away, so it is not done."""
+    return None
+
+
+def _headers_decode(record: Any) -> bool:
     try:
         for _, value in record.headers:
             value.decode()
     except UnicodeDecodeError:
-        readable = [(k, v.decode("utf-8", "replace").encode()) for k, v in record.headers]
-        parsed = await original(dataclasses.replace(record, headers=readable))
-        parsed.raw_message = record
-        return parsed
-    return await original(record)
+        return False
+    return True
+
+
+def _readable(record: Any) -> Any:
+    if _headers_decode(record):
+        return record
+    return dataclasses.replace(
+        record, headers=[(k, v.decode("utf-8", "replace").encode()) for k, v in record.headers])
 
 
 def subscribe(
@@ -39,7 +57,8 @@ def subscribe(
     *,
     group_id: str | None = None,
 ) -> Any:
-    """Subscribe `consumer` to `topics` in its own consumer group (offsets committed after effects)."""
+    """Subscribe `consumer` to `topics` in its own consumer group: batches of up to
+    `consumer_batch_max_records`, offsets committed once each batch's effects are."""
 
     subscriber = broker.subscriber(
         *topics,
@@ -51,11 +70,16 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{consumer.name}:{','.join(topics)}",
         parser=tolerant_parser,
+        decoder=raw_decoder,
+        batch=True,
+        max_records=settings.consumer_batch_max_records,
+        batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
     )
 
     @subscriber
-    async def on_message(message: KafkaMessage) -> None:
-        await consumer.process(IncomingMessage.from_record(message.raw_message))
+    async def on_batch(message: KafkaMessage) -> None:
+        records = message.raw_message
+        await consumer.process_batch([IncomingMessage.from_record(r) for r in records])
         hit("consumer.before_offset_commit")
 
     return subscriber

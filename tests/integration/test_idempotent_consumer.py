@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from contracts import GENESIS_HASH, body_digest, chain_hash, dead_letter_topic
 from eventcore.consumer import DomainRejection
 from eventcore.db import migrate
+from eventcore.deadletter import IncomingMessage
 from eventcore.embedded import StackEndpoints, create_topics
 from eventcore.runtime import ServiceRuntime, Subscription
 from eventcore.settings import CoreSettings
@@ -151,3 +152,83 @@ async def test_a_domain_rejection_and_a_poison_message_are_dead_lettered_after_b
     assert b"RuntimeError" in headers["dlq_reason"] and headers["dlq_attempts"] == b"3"
     for value in (rejected, poison):
         assert await effects(consumer, json.loads(value)["id"]) == 0
+
+
+def incoming(value: bytes, offset: int) -> IncomingMessage:
+    return IncomingMessage(TOPIC, 0, offset, b"k", value, (("ce_type", b"ConsentChanged"),))
+
+
+async def inbox_rows(runtime: ServiceRuntime, ids: list[str]) -> list[asyncpg.Record]:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        return list(await conn.fetch(
+            "SELECT event_id::text, outcome, processed_at, traceparent FROM inbox"
+            " WHERE consumer = $1 AND event_id = ANY($2::uuid[])", CONSUMER, ids))
+
+
+async def test_a_batch_is_applied_in_one_transaction_and_repeats_in_it_count_once(
+    consumer: ServiceRuntime,
+) -> None:
+    values = [sequenced(1) for _ in range(40)]
+    ids = [json.loads(v)["id"] for v in values]
+    batch = [incoming(v, n) for n, v in enumerate(values + values[:5])]
+    outcomes = await consumer.consumers[0].process_batch(batch)
+    assert [o.status for o in outcomes] == ["applied"] * 40 + ["duplicate"] * 5
+    rows = await inbox_rows(consumer, ids)
+    assert len(rows) == 40 and len({r["processed_at"] for r in rows}) == 1  # one transaction
+    assert all(r["traceparent"] for r in rows)
+    for event_id in ids:
+        assert await effects(consumer, event_id) == 1
+    again = await consumer.consumers[0].process_batch(batch[:10])
+    assert {o.status for o in again} == {"duplicate"}
+
+
+async def test_one_bad_message_in_a_batch_is_dead_lettered_and_the_rest_applied(
+    consumer: ServiceRuntime, endpoints: StackEndpoints,
+) -> None:
+    subject = new_subject()
+    good = [sequenced(1) for _ in range(6)]
+    rejected, marker = sequenced(13, subject), secrets.token_hex(6).encode()
+    malformed = b'{"type": "ConsentChanged", "id": ' + marker
+    batch = [incoming(v, n) for n, v in enumerate(good[:3] + [rejected, malformed] + good[3:])]
+    outcomes = await consumer.consumers[0].process_batch(batch)
+    assert [o.status for o in outcomes] == (["applied"] * 3 + ["dead_lettered"] * 2
+                                            + ["applied"] * 3)
+    assert "refused by this test rule" in (outcomes[3].reason or "")
+    for value in good:
+        assert await effects(consumer, json.loads(value)["id"]) == 1
+    assert await effects(consumer, json.loads(rejected)["id"]) == 0
+    [row] = await inbox_rows(consumer, [json.loads(rejected)["id"]])
+    assert row["outcome"] == "dead_lettered"
+    assert len(await dead_letters(endpoints, marker)) == 1
+
+
+async def test_a_backlog_produced_at_once_is_applied_exactly_once(
+    consumer: ServiceRuntime, endpoints: StackEndpoints,
+) -> None:
+    values = [sequenced(1) for _ in range(300)]
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        sent = [await producer.send(TOPIC, v, key=b"k") for v in values + values[:50]]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    ids = [json.loads(v)["id"] for v in values]
+
+    async def all_in() -> bool:
+        return len(await inbox_rows(consumer, ids)) == len(ids)
+    await eventually(all_in)
+    rows = await inbox_rows(consumer, ids)
+    assert {r["outcome"] for r in rows} == {"applied"}
+    assert len({r["processed_at"] for r in rows}) < len(ids)  # batched, not one per message
+    found = await all_effects(consumer, ids)
+    assert len(found) == len(set(found)) == len(ids)
+
+
+async def all_effects(runtime: ServiceRuntime, ids: list[str]) -> list[str]:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        return [r[0] for r in await conn.fetch(
+            "SELECT event_id::text FROM effects WHERE event_id = ANY($1::uuid[])", ids)]
+
