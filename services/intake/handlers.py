@@ -57,6 +57,10 @@ class RequestContext:
     traceparent: str | None = None
 
 
+_EMAIL_NEEDED = RuleBroken("participant.contact.email",
+                           "an email address is needed to send feedback by email")
+
+
 def new_participant_id() -> str:
     return "p_" + secrets.token_hex(8)
 
@@ -73,15 +77,26 @@ class Intake:
         problems = check_log_conversation(cmd, self.categories, self.today())
         if problems:
             raise Rejected(problems)
+        given = cmd.participant.contact
+        contact = None if given is None else given.model_dump(exclude_none=True)
+        # An address given now is enough; otherwise only a returning participant may have one.
+        email_needed = (cmd.consent.to_recontact and cmd.consent.channel == "email"
+                        and not (given and given.email))
+        if email_needed and cmd.participant.id is None:
+            raise Rejected([_EMAIL_NEEDED])
         async with self.pool.acquire() as conn, conn.transaction():
-            key, status = await self._participant_for(conn, cmd)
+            if cmd.participant.id is None:  # the key and the sealed contact: one statement
+                key = await self.vault.create_key(conn, new_participant_id(), contact)
+                status = "new"
+            else:
+                key, status = await self._returning_key(conn, cmd.participant.id), "returning"
+                if contact is not None:
+                    await self.vault.store_contact(conn, key, contact)
+                if email_needed:
+                    found = await self.vault.read_contact(conn, key.participant_id)
+                    if not found or not found.get("email"):
+                        raise Rejected([_EMAIL_NEEDED])
             pid = key.participant_id
-            if cmd.participant.contact is not None:
-                contact = cmd.participant.contact.model_dump(exclude_none=True)
-                await self.vault.store_contact(conn, key, contact)
-            given = cmd.participant.contact
-            if not (given and given.email):  # else the address was just given
-                await self._require_email_if_needed(conn, cmd, pid)
             quotes = tuple(key.seal(q) for q in cmd.quotes)
             conversation_id = uuid4()
             data = ConversationLogged(
@@ -100,29 +115,20 @@ class Intake:
             recorded = await self._append(conn, draft)
         return Accepted(str(conversation_id), pid, recorded.event_id, recorded.sequence)
 
-    async def _participant_for(
-        self, conn: asyncpg.Connection, cmd: LogConversation
-    ) -> tuple[ParticipantKey, str]:
-        """The participant's key (created for someone new), unwrapped once for this request."""
-        pid = cmd.participant.id
-        if pid is None:
-            return await self.vault.create_key(conn, new_participant_id()), "new"
-        row = await self._lock_participant(conn, pid)
+    async def _returning_key(self, conn: asyncpg.Connection, pid: str) -> ParticipantKey:
+        """A returning participant's key, their row locked for this transaction (one statement)."""
+        row = await conn.fetchrow(
+            "SELECT p.erased, k.key_id, k.wrapped_key FROM participants p"
+            " LEFT JOIN participant_keys k USING (participant_id)"
+            " WHERE p.participant_id = $1 FOR UPDATE OF p", pid,
+        )
         if row is None:
             raise Rejected([RuleBroken("participant.id", "unknown participant")], 404)
-        key = None if row["erased"] else await self.vault.key(conn, pid)
+        key = None if row["erased"] or row["key_id"] is None else self.vault.unwrap(
+            pid, row["key_id"], row["wrapped_key"])
         if key is None:
             raise Rejected([RuleBroken("participant.id", "this participant has been erased")], 409)
-        return key, "returning"
-
-    async def _require_email_if_needed(
-        self, conn: asyncpg.Connection, cmd: LogConversation, pid: str
-    ) -> None:
-        if cmd.consent.to_recontact and cmd.consent.channel == "email":
-            contact = await self.vault.read_contact(conn, pid)
-            if not contact or not contact.get("email"):
-                raise Rejected([RuleBroken("participant.contact.email",
-                                           "an email address is needed to send feedback by email")])
+        return key
 
     async def change_consent(self, participant_id: str, cmd: ChangeConsent, ctx: RequestContext) -> Accepted:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -67,19 +67,40 @@ class ParticipantKey:
         return plain.decode("utf-8")
 
 
+def _sealed_contact(key: ParticipantKey, contact: dict[str, Any]) -> dict[str, Any]:
+    return key.seal(json.dumps(contact, ensure_ascii=False)).model_dump(mode="json")
+
+
 class Vault:
     def __init__(self, master_key: bytes) -> None:
         self._master = AESGCM(master_key)
 
-    async def create_key(self, conn: asyncpg.Connection, participant_id: str) -> ParticipantKey:
+    async def create_key(
+        self, conn: asyncpg.Connection, participant_id: str,
+        contact: dict[str, Any] | None = None,
+    ) -> ParticipantKey:
+        """A new participant's key, stored wrapped, with their contact details sealed by it (one
+        statement: the key row and the contact row together)."""
         key_id, key, nonce = f"k_{secrets.token_hex(8)}", os.urandom(32), os.urandom(12)
         wrapped = nonce + self._master.encrypt(nonce, key, participant_id.encode())
+        found = ParticipantKey(participant_id, key_id, key)
         await conn.execute(
-            "INSERT INTO participant_keys (participant_id, key_id, wrapped_key) VALUES ($1, $2, $3)",
+            "WITH k AS (INSERT INTO participant_keys (participant_id, key_id, wrapped_key)"
+            " VALUES ($1, $2, $3) RETURNING participant_id)"
+            " INSERT INTO participant_contacts (participant_id, sealed)"
+            " SELECT participant_id, $4::jsonb FROM k WHERE $4::jsonb IS NOT NULL",
             participant_id,
             key_id,
             wrapped,
+            None if contact is None else _sealed_contact(found, contact),
         )
+        return found
+
+    def unwrap(self, participant_id: str, key_id: str, wrapped: bytes | None) -> ParticipantKey | None:
+        """The participant's key from its stored row, or None once it has been destroyed."""
+        if wrapped is None:
+            return None
+        key = self._master.decrypt(wrapped[:12], wrapped[12:], participant_id.encode())
         return ParticipantKey(participant_id, key_id, key)
 
     async def key(self, conn: asyncpg.Connection, participant_id: str) -> ParticipantKey | None:
@@ -88,11 +109,9 @@ class Vault:
             "SELECT key_id, wrapped_key FROM participant_keys WHERE participant_id = $1",
             participant_id,
         )
-        if row is None or row["wrapped_key"] is None:
+        if row is None:
             return None
-        wrapped: bytes = row["wrapped_key"]
-        key = self._master.decrypt(wrapped[:12], wrapped[12:], participant_id.encode())
-        return ParticipantKey(participant_id, row["key_id"], key)
+        return self.unwrap(participant_id, row["key_id"], row["wrapped_key"])
 
     async def seal(self, conn: asyncpg.Connection, participant_id: str, plaintext: str) -> Sealed:
         found = await self.key(conn, participant_id)
@@ -108,24 +127,25 @@ class Vault:
     async def store_contact(
         self, conn: asyncpg.Connection, key: ParticipantKey, contact: dict[str, Any]
     ) -> None:
-        participant_id = key.participant_id
-        sealed = key.seal(json.dumps(contact, ensure_ascii=False))
         await conn.execute(
             "INSERT INTO participant_contacts (participant_id, sealed) VALUES ($1, $2)"
             " ON CONFLICT (participant_id) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()",
-            participant_id,
-            sealed.model_dump(mode="json"),
+            key.participant_id,
+            _sealed_contact(key, contact),
         )
 
     async def read_contact(
         self, conn: asyncpg.Connection, participant_id: str
     ) -> dict[str, Any] | None:
-        sealed = await conn.fetchval(
-            "SELECT sealed FROM participant_contacts WHERE participant_id = $1", participant_id
+        row = await conn.fetchrow(
+            "SELECT c.sealed, k.key_id, k.wrapped_key FROM participant_contacts c"
+            " JOIN participant_keys k USING (participant_id) WHERE c.participant_id = $1",
+            participant_id,
         )
-        if sealed is None:
+        if row is None:
             return None
-        plain = await self.open(conn, participant_id, Sealed.model_validate(sealed))
+        key = self.unwrap(participant_id, row["key_id"], row["wrapped_key"])
+        plain = None if key is None else key.open(Sealed.model_validate(row["sealed"]))
         return None if plain is None else dict(json.loads(plain))
 
     async def destroy(self, conn: asyncpg.Connection, participant_id: str) -> None:

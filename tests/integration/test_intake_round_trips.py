@@ -1,0 +1,143 @@
+"""Intake's database round trips per logged conversation (docs/performance.md findings 6, 10),
+and the participant paths that the fewer statements must still get right."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+
+from contracts import ActorRole
+from eventcore.embedded import StackEndpoints
+from services.intake.handlers import Intake
+from tests.conftest import bearer
+from tests.integration.intake_fixtures import RunningIntake, running_intake
+from tests.integration.test_intake_http import EMAIL, NAME, request
+
+pytestmark = pytest.mark.integration
+
+FEEDBACK = bearer(ActorRole.SYSTEM, "feedback")
+
+
+@pytest.fixture(scope="module")
+async def intake(endpoints: StackEndpoints) -> AsyncIterator[RunningIntake]:
+    async with running_intake(endpoints) as running:
+        yield running
+
+
+class CountingPool:
+    """The intake pool, recording the statements each request sends on its connection."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.statements: list[str] = []
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn:
+            def record(logged: Any) -> None:
+                text = " ".join(str(logged.query).split())
+                if not _asyncpg_introspection(text):
+                    self.statements.append(text)
+
+            conn.add_query_logger(record)
+            try:
+                yield conn
+            finally:
+                conn.remove_query_logger(record)
+
+
+def _asyncpg_introspection(text: str) -> bool:
+    """asyncpg's own look-ups of a type it meets for the first time on a connection."""
+    return "typeinfo_tree" in text or "set_config('jit'" in text
+
+
+@contextmanager
+def counting(intake: RunningIntake) -> Iterator[CountingPool]:
+    handler: Intake = intake.app.state.intake
+    real = handler.pool
+    counter = CountingPool(real)
+    handler.pool = counter  # type: ignore[assignment]
+    try:
+        yield counter
+    finally:
+        handler.pool = real
+
+
+def _own(statements: list[str]) -> list[str]:
+    return [s for s in statements if "source_head" not in s and "INTO events" not in s]
+
+
+def _uses(statements: list[str], table: str) -> list[str]:
+    return [s for s in statements if table in s]
+
+
+async def test_a_new_participants_conversation_is_four_statements_of_intakes_own(intake: RunningIntake) -> None:
+    with counting(intake) as pool:
+        answer = await intake.client.post("/conversations", json=request())
+    assert answer.status_code == 201, answer.text
+    statements = pool.statements
+    assert statements[0].startswith("BEGIN") and statements[-1].startswith("COMMIT"), statements
+    # The key and the sealed contact together; nothing read back; both read models together.
+    assert len(_uses(statements, "participant_keys")) == 1, statements
+    assert len(_uses(statements, "participant_contacts")) == 1, statements
+    assert len(_uses(statements, "INTO conversations")) == 1, statements
+    assert _uses(statements, "INTO conversations") == _uses(statements, "INTO participants ")
+    # Intake's own: BEGIN, the vault, the read models, COMMIT (the event store's append is the
+    # store's business, eventcore/store).
+    assert len(_own(statements)) == 4, statements
+
+
+async def test_a_returning_participant_is_locked_and_unwrapped_in_one_statement(
+    intake: RunningIntake,
+) -> None:
+    pid = (await intake.client.post("/conversations", json=request())).json()["participant_id"]
+    with counting(intake) as pool:
+        again = await intake.client.post("/conversations", json=request(participant={"id": pid}))
+    assert again.status_code == 201, again.text
+    [lock] = _uses(pool.statements, "FOR UPDATE")
+    assert "participant_keys" in lock
+    # Email feedback asked, no address given now: the one on record is read (key and contact
+    # together), and it is enough.
+    assert len(_uses(pool.statements, "participant_contacts")) == 1, pool.statements
+    assert len(_own(pool.statements)) == 5, pool.statements
+
+
+async def test_a_returning_participant_may_give_new_contact_details(intake: RunningIntake) -> None:
+    pid = (await intake.client.post("/conversations", json=request())).json()["participant_id"]
+    moved = "new.address@example.org"
+    again = await intake.client.post("/conversations", json=request(
+        participant={"id": pid, "contact": {"name": NAME, "email": moved}}))
+    assert again.status_code == 201, again.text
+    opened = await intake.client.get(f"/internal/participants/{pid}/contact", headers=FEEDBACK)
+    assert opened.status_code == 200 and opened.json()["email"] == moved
+
+
+async def test_email_feedback_needs_an_address_on_record_for_a_returning_participant(
+    intake: RunningIntake,
+) -> None:
+    by_phone = request(participant={"contact": {"name": NAME, "phone": "+44 7700 900111"}})
+    by_phone["consent"] = {**by_phone["consent"], "channel": "peer_in_person"}
+    first = await intake.client.post("/conversations", json=by_phone)
+    assert first.status_code == 201, first.text
+    pid = first.json()["participant_id"]
+    count = await intake.fetchval("SELECT count(*) FROM conversations")
+    refused = await intake.client.post("/conversations", json=request(participant={"id": pid}))
+    assert refused.status_code == 422
+    assert refused.json()["problems"][0]["field"] == "participant.contact.email"
+    assert await intake.fetchval("SELECT count(*) FROM conversations") == count
+    given = await intake.client.post("/conversations", json=request(
+        participant={"id": pid, "contact": {"name": NAME, "email": EMAIL}}))
+    assert given.status_code == 201, given.text
+
+
+async def test_a_new_participant_without_an_address_is_refused_before_any_statement(
+    intake: RunningIntake,
+) -> None:
+    with counting(intake) as pool:
+        refused = await intake.client.post("/conversations", json=request(participant={}))
+    assert refused.status_code == 422
+    assert pool.statements == []
