@@ -1,74 +1,92 @@
 """The influence graph, rebuilt event by event: conversations → insights → priorities → actions →
 people told. It also checks that every causation id names something seen, and that every
 ParticipantNotified leads back to a ConversationLogged of the person told.
+
+Columnar: each kind of entity is a `UuidTable` (id → dense number) and arrays indexed by that
+number; participant ids are numbered once (`TextTable`); codes and names are interned. `views`
+reads it back as mappings of small objects for `trace`, `stats` and `report`.
 """
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
-from uuid import UUID
 
-from contracts.envelope import Envelope
-from contracts.events import (
-    ActionTaken,
-    ConversationLogged,
-    InsightDrafted,
-    ParticipantErased,
-    ParticipantNotified,
-    PriorityAgreed,
-)
+from golden_thread.audit.columns import Interned, RefLists, TextTable, UuidTable
 from golden_thread.audit.model import AuditBreak, BreakKind
-from golden_thread.audit.nodes import (
-    EQUITY_DIMENSIONS,
-    Action,
-    Conversation,
-    EventIndex,
-    Insight,
-    Key,
-    Notification,
-    Participant,
-    Priority,
-    intern,
-    key_of,
-    show,
+from golden_thread.audit.nodes import EventIndex, Key, key_of, show
+from golden_thread.audit.record import (
+    ACTION,
+    CONVERSATION,
+    ERASED,
+    INSIGHT,
+    NOTIFICATION,
+    PRIORITY,
+    Rec,
 )
+from golden_thread.audit.views import GraphViews
+
+Profile = tuple[str | None, ...]
 
 
-class InfluenceGraph:
+class InfluenceGraph(GraphViews):
     """Compact, pure state folded from a replay; queried by `trace` and `stats`."""
 
     def __init__(self, *, clock_skew_s: float = 5.0) -> None:
         self.index = EventIndex()
-        self.participants: dict[str, Participant] = {}
-        self.conversations: dict[int, Conversation] = {}
-        self.insights: dict[int, Insight] = {}
-        self.priorities: dict[int, Priority] = {}
-        self.actions: dict[int, Action] = {}
-        self.notifications: dict[int, Notification] = {}
+        self.names: Interned[Any] = Interned()  # places, codes, category sets, equity profiles
+        self.people = TextTable()  # every participant id named anywhere
+        self.p_node: array[int] = array("i")  # -1: named, but no event of theirs seen
+        self.p_equity: array[int] = array("i")  # number in `names`, or -1
+        self.p_erased = bytearray()
+        self.p_conversations: array[int] = array("I")
+        self.convs = UuidTable()
+        self.c_node: array[int] = array("i")
+        self.c_participant: array[int] = array("i")
+        self.c_categories: array[int] = array("i")
+        self.c_place: array[int] = array("i")
+        self.c_time: array[float] = array("d")
+        self.notes = UuidTable()
+        self.n_node: array[int] = array("i")
+        self.n_participant: array[int] = array("i")
+        self.n_action = RefLists()
+        self.n_conversations = RefLists()
+        self.n_channel: array[int] = array("i")
+        self.n_time: array[float] = array("d")
+        # Insights, priorities and actions are few: a list of fields per entity.
+        self.ins = UuidTable()
+        self.i_rows: list[list[Any]] = []  # node, conversations, category, time, rev., revised
+        self.pri = UuidTable()
+        self.p_rows: list[tuple[int, tuple[int, ...], float]] = []  # node, insights, time
+        self.act = UuidTable()
+        self.a_rows: list[tuple[Any, ...]] = []  # node, priorities, time, status, place, ...
         self._pending: dict[Key, list[int]] = {}  # cited id not seen yet -> citing event nodes
-        self._shared: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
         self._skew = clock_skew_s
 
-    def position(self, event_id: UUID) -> tuple[str, int, bytes] | None:
-        node = self.index.node(event_id.int)
-        return None if node is None else self.index.position(node)
+    def position(self, event_id: int) -> tuple[str, int, bytes] | None:
+        node = self.index.node(event_id)
+        return None if node < 0 else self.index.position(node)
 
-    def add(self, event: Envelope[Any]) -> list[AuditBreak]:
+    def add(self, rec: Rec) -> list[AuditBreak]:
         """Fold one event in (in its source's order); return what it breaks at once."""
-        recorded = event.recordedtime.timestamp()
-        known = self.index.node(event.id.int)
-        if known is not None:
+        recorded = rec.recorded
+        known = self.index.node(rec.id)
+        if known >= 0:
             source, sequence, _ = self.index.position(known)
-            return [self._break(BreakKind.CONFLICT, event, recorded,
-                                f"event id already used by {source} #{sequence}")]
-        node = self.index.add(event.id.int, event.source, event.sequence, event.hash, recorded)
-        introduced = self._fold(node, event.data, event.time.timestamp())
-        introduced.append(event.id.int)
-        breaks = [b for k in introduced for b in self._resolve(k, node)]
-        for cited in event.causationids:
-            found = self._recorded_of(key_of(cited))
+            return [AuditBreak(BreakKind.CONFLICT, rec.source, rec.sequence, show(rec.id),
+                               f"event id already used by {source} #{sequence}", recorded)]
+        node = self.index.add(rec.id, rec.source, rec.sequence, rec.hash, recorded)
+        introduced = self._fold(node, rec.kind, rec.data)
+        introduced.append(rec.id)
+        breaks: list[AuditBreak] = []
+        if self._pending:
+            for k in introduced:
+                breaks.extend(self._resolve(k, node))
+        for cited in rec.causes:
+            key = key_of(cited)
+            found = self._recorded_of(key)
             if found is None:
-                self._pending.setdefault(key_of(cited), []).append(node)
+                self._pending.setdefault(key, []).append(node)
             elif found > recorded + self._skew:
                 breaks.append(self._later(node, cited))
         return breaks
@@ -81,90 +99,127 @@ class InfluenceGraph:
             for key, nodes in self._pending.items() for node in nodes
         ]
         self._pending.clear()
-        for notification in self.notifications.values():
-            reason = self._unfounded(notification)
+        for n in range(len(self.notes)):
+            reason = self._unfounded(n)
             if reason is not None:
-                breaks.append(self._node_break(BreakKind.NOTIFICATION, notification.node, reason))
+                breaks.append(self._node_break(BreakKind.NOTIFICATION, self.n_node[n], reason))
         return breaks
 
-    def _fold(self, node: int, data: Any, time: float) -> list[Key]:
+    def _fold(self, node: int, kind: int, data: tuple[Any, ...]) -> list[Key]:
         """Add the payload's node; return the entity ids this event introduces."""
-        if isinstance(data, ConversationLogged):
-            return self._conversation(node, data, time)
-        if isinstance(data, InsightDrafted):
-            key = data.insight_id.int
-            first = self.insights.get(key)
-            self.insights[key] = Insight(node, tuple(c.int for c in data.conversation_ids),
-                                         intern(data.category),
-                                         time if first is None else first.time, data.revision,
-                                         time)
+        if kind == CONVERSATION:
+            return self._conversation(node, data)
+        if kind == INSIGHT:
+            key, conversations, category, revision, time = data
+            n = self.ins.find(key)
+            if n < 0:
+                self.ins.add(key)
+                self.i_rows.append([node, conversations, category, time, revision, time])
+            else:
+                row = self.i_rows[n]
+                row[0], row[1], row[2], row[4], row[5] = (node, conversations, category,
+                                                          revision, time)
             return [key]
-        if isinstance(data, PriorityAgreed):
-            key = data.priority_id.int
-            self.priorities[key] = Priority(node, tuple(i.int for i in data.insight_ids), time)
+        if kind == PRIORITY:
+            key, insights, time = data
+            _put(self.pri, self.p_rows, key, (node, insights, time))
             return [key]
-        if isinstance(data, ActionTaken):
-            return self._action(node, data, time)
-        if isinstance(data, ParticipantNotified):
-            key = data.notification_id.int
-            self.notifications[key] = Notification(
-                node, data.participant_id, data.action_id.int,
-                tuple(c.int for c in data.chain.conversation_ids), data.channel, time)
+        if kind == ACTION:
+            key, priorities, time, status, place, service, framework = data
+            n = self.act.find(key)
+            if n >= 0:
+                node, time = self.a_rows[n][0], self.a_rows[n][2]
+            _put(self.act, self.a_rows, key,
+                 (node, priorities, time, status, place, service, framework))
             return [key]
-        participant = self._participant(node, str(data.participant_id))
-        if isinstance(data, ParticipantErased):
-            participant.erased = True
-        return [participant_key(data.participant_id)]
+        if kind == NOTIFICATION:
+            return self._notification(node, data)
+        participant_id: str = data[0]
+        p = self._participant(node, participant_id)
+        if kind == ERASED:
+            self.p_erased[p] = 1
+        return [participant_id]
 
-    def _conversation(self, node: int, data: ConversationLogged, time: float) -> list[Key]:
-        participant = self._participant(node, data.participant_id)
-        participant.conversations += 1
-        if data.equity is not None:
-            given = tuple(getattr(data.equity, d) for d in EQUITY_DIMENSIONS)
-            old = participant.equity or (None,) * len(EQUITY_DIMENSIONS)
-            merged = tuple(new if new is not None else was
-                           for new, was in zip(given, old, strict=True))
-            participant.equity = self._share(merged)
-        key = data.conversation_id.int
-        self.conversations[key] = Conversation(
-            node, data.participant_id, self._share(data.categories), intern(data.place), time)
-        return [key, participant_key(data.participant_id)]
+    def _conversation(self, node: int, data: tuple[Any, ...]) -> list[Key]:
+        key, participant_id, given, categories, place, time = data
+        p = self._participant(node, participant_id)
+        self.p_conversations[p] += 1
+        if given is not None:
+            was = self.p_equity[p]
+            if was >= 0:  # a returning participant: newer answers win, older ones stay
+                old: Profile = self.names.values[was]
+                given = tuple(new if new is not None else before
+                              for new, before in zip(given, old, strict=True))
+            self.p_equity[p] = self.names.number(given)
+        category_set, place_name = self.names.number(categories), self.names.number(place)
+        n = self.convs.find(key)
+        if n < 0:
+            self.convs.add(key)
+            self.c_node.append(node)
+            self.c_participant.append(p)
+            self.c_categories.append(category_set)
+            self.c_place.append(place_name)
+            self.c_time.append(time)
+        else:
+            self.c_node[n], self.c_participant[n], self.c_time[n] = node, p, time
+            self.c_categories[n], self.c_place[n] = category_set, place_name
+        return [key, participant_id]
 
-    def _action(self, node: int, data: ActionTaken, time: float) -> list[Key]:
-        key = data.action_id.int
-        first = self.actions.get(key)
-        self.actions[key] = Action(
-            node if first is None else first.node, tuple(p.int for p in data.priority_ids),
-            time if first is None else first.time, data.status, intern(data.place),
-            intern(data.service), intern(data.framework))
+    def _notification(self, node: int, data: tuple[Any, ...]) -> list[Key]:
+        key, participant_id, action, conversations, channel, time = data
+        p = self._person(participant_id)
+        n = self.notes.find(key)
+        if n < 0:
+            self.notes.add(key)
+            self.n_node.append(node)
+            self.n_participant.append(p)
+            self.n_action.append((action,))
+            self.n_conversations.append(conversations)
+            self.n_channel.append(self.names.number(channel))
+            self.n_time.append(time)
+        else:
+            self.n_node[n], self.n_participant[n] = node, p
+            self.n_action.set(n, (action,))
+            self.n_conversations.set(n, conversations)
+            self.n_channel[n], self.n_time[n] = self.names.number(channel), time
         return [key]
 
-    def _participant(self, node: int, participant_id: str) -> Participant:
-        found = self.participants.get(participant_id)
-        if found is None:
-            found = self.participants[participant_id] = Participant(node)
-        return found
+    def _participant(self, node: int, participant_id: str) -> int:
+        p = self._person(participant_id)
+        if self.p_node[p] < 0:
+            self.p_node[p] = node
+        return p
 
-    def _share(self, values: tuple[str | None, ...]) -> tuple[Any, ...]:
-        """One copy of each equity profile or category set: most people share them."""
-        return self._shared.setdefault(values, values)
+    def _person(self, participant_id: str) -> int:
+        p = self.people.number(participant_id)
+        if p == len(self.p_node):
+            self.p_node.append(-1)
+            self.p_equity.append(-1)
+            self.p_erased.append(0)
+            self.p_conversations.append(0)
+        return p
 
     def _recorded_of(self, key: Key) -> float | None:
-        node = self.index.node(key) if isinstance(key, int) else None
-        if node is None:
+        node = self.index.node(key) if isinstance(key, int) else -1
+        if node < 0:
             node = self._entity_node(key)
-        return None if node is None else self.index.recorded(node)
+        return None if node < 0 else self.index.recorded(node)
 
-    def _entity_node(self, key: Key) -> int | None:
+    def _entity_node(self, key: Key) -> int:
         if isinstance(key, str):
-            participant = self.participants.get(key)
-            return None if participant is None else participant.node
-        for table in (self.conversations, self.insights, self.priorities, self.actions,
-                      self.notifications):
-            entity = table.get(key)
-            if entity is not None:
-                return entity.node
-        return None
+            p = self.people.find(key)
+            return -1 if p < 0 else self.p_node[p]
+        n = self.convs.find(key)
+        if n >= 0:
+            return self.c_node[n]
+        for table, rows in ((self.ins, self.i_rows), (self.pri, self.p_rows),
+                            (self.act, self.a_rows)):
+            n = table.find(key)
+            if n >= 0:
+                node: int = rows[n][0]
+                return node
+        n = self.notes.find(key)
+        return -1 if n < 0 else self.n_node[n]
 
     def _resolve(self, key: Key, node: int) -> list[AuditBreak]:
         """`key` has just appeared: the events that cited it before are answered."""
@@ -179,13 +234,13 @@ class InfluenceGraph:
         return self._node_break(BreakKind.CAUSATION, node,
                                 f"causation id {cited} names an event recorded after this one")
 
-    def _unfounded(self, told: Notification) -> str | None:
-        if told.action not in self.actions:
+    def _unfounded(self, n: int) -> str | None:
+        if self.act.find(self.n_action.get(n)[0]) < 0:
             return "ParticipantNotified names an action that was never taken"
-        theirs = [c for c in told.conversations if c in self.conversations]
+        theirs = [c for c in (self.convs.find(k) for k in self.n_conversations.get(n)) if c >= 0]
         if not theirs:
             return "ParticipantNotified leads back to no ConversationLogged"
-        if all(self.conversations[c].participant != told.participant for c in theirs):
+        if all(self.c_participant[c] != self.n_participant[n] for c in theirs):
             return "ParticipantNotified leads back to no ConversationLogged of the person told"
         return None
 
@@ -194,10 +249,11 @@ class InfluenceGraph:
         return AuditBreak(kind, source, sequence, self.index.event_id(node), reason,
                           self.index.recorded(node))
 
-    def _break(self, kind: BreakKind, event: Envelope[Any], recorded: float,
-               reason: str) -> AuditBreak:
-        return AuditBreak(kind, event.source, event.sequence, str(event.id), reason, recorded)
 
-
-def participant_key(participant_id: str) -> Key:
-    return participant_id
+def _put(table: UuidTable, rows: list[Any], key: int, row: Any) -> None:
+    n = table.find(key)
+    if n < 0:
+        table.add(key)
+        rows.append(row)
+    else:
+        rows[n] = row

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from contracts.chain import ChainBreak, ChainHead
+from contracts.problems import ContractError
 
 
 class BreakKind(StrEnum):
@@ -49,6 +51,27 @@ class AuditBreak:
 
     def __str__(self) -> str:
         return f"{self.source} #{self.sequence} (event {self.event_id}): {self.reason}"
+
+
+def contract_break(raw: bytes | str, error: ContractError) -> AuditBreak:
+    """Name the message as far as it names itself; never quote what it carries."""
+    try:
+        message: Any = json.loads(raw)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict):
+        message = {}
+    source = message.get("source")
+    sequence = message.get("sequence")
+    event_id = message.get("id")
+    fields = ", ".join(sorted({p.field for p in error.problems}))
+    return AuditBreak(
+        BreakKind.CONTRACT,
+        source if isinstance(source, str) and len(source) <= 64 else "?",
+        sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 0,
+        event_id if isinstance(event_id, str) and len(event_id) <= 64 else "?",
+        f"not a valid event ({fields})",
+    )
 
 
 def _iso(epoch: float) -> str:

@@ -11,6 +11,8 @@ from array import array
 from dataclasses import dataclass
 from uuid import UUID
 
+from golden_thread.audit.columns import UuidTable
+
 Key = int | str
 
 #: The self-described equity dimensions of a ConversationLogged, in report order.
@@ -18,14 +20,19 @@ EQUITY_DIMENSIONS = ("age_band", "ethnicity", "gender", "disability", "language"
 
 
 def key_of(reference: str | UUID) -> Key:
-    """The compact key of an id: a UUID's integer, or the string itself."""
+    """The compact key of an id: a UUID's integer, or the string itself.
+
+    Accepts what `uuid.UUID` accepts for a 36-character text, as `UUID(text).int` would.
+    """
     if isinstance(reference, UUID):
         return reference.int
     if len(reference) == 36:
-        try:
-            return UUID(reference).int
-        except ValueError:
-            return reference
+        digits = reference.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")
+        if len(digits) == 32:
+            try:
+                return int(digits, 16)
+            except ValueError:
+                return reference
     return reference
 
 
@@ -96,8 +103,7 @@ class EventIndex:
     """Every replayed event by id: its position, hash and recorded time, in flat arrays."""
 
     def __init__(self) -> None:
-        self._node: dict[int, int] = {}
-        self.ids: list[int] = []
+        self._ids = UuidTable()
         self._source: array[int] = array("H")
         self._sequence: array[int] = array("q")
         self._recorded: array[float] = array("d")
@@ -106,24 +112,23 @@ class EventIndex:
         self._source_number: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._ids)
 
     def add(self, event_id: int, source: str, sequence: int, hash_hex: str, recorded: float) -> int:
         number = self._source_number.get(source)
         if number is None:
             number = self._source_number[source] = len(self._source_names)
             self._source_names.append(source)
-        node = len(self.ids)
-        self._node[event_id] = node
-        self.ids.append(event_id)
+        node = self._ids.add(event_id)
         self._source.append(number)
         self._sequence.append(sequence)
         self._recorded.append(recorded)
         self._hashes += bytes.fromhex(hash_hex)
         return node
 
-    def node(self, event_id: int) -> int | None:
-        return self._node.get(event_id)
+    def node(self, event_id: int) -> int:
+        """The node of an event id, or -1."""
+        return self._ids.find(event_id)
 
     def position(self, node: int) -> tuple[str, int, bytes]:
         return (self._source_names[self._source[node]], self._sequence[node],
@@ -133,4 +138,4 @@ class EventIndex:
         return self._recorded[node]
 
     def event_id(self, node: int) -> str:
-        return str(UUID(int=self.ids[node]))
+        return str(UUID(int=self._ids.key(node)))

@@ -15,6 +15,7 @@ from typing import Any
 from contracts.topics import PUBLIC_TOPICS
 from eventcore.settings import CoreSettings
 from golden_thread.audit.model import Verification
+from golden_thread.audit.parallel import feed_batches
 from golden_thread.audit.sources import (
     DEFAULT_SCHEMAS,
     Raw,
@@ -72,12 +73,12 @@ class ProgressPrinter:
               file=sys.stderr, flush=True)
 
 
-async def replay_history(source: HistorySource, options: ReplayOptions,
-                         *, quiet: bool = False) -> tuple[Replay, Verification]:
+async def replay_history(source: HistorySource, options: ReplayOptions, *, quiet: bool = False,
+                         workers: int | None = None) -> tuple[Replay, Verification]:
+    """Replay and verify; a long history is checked by `workers` processes (default: one per
+    core, up to 4; 0: all in this process)."""
     replay = Replay(options, ProgressPrinter(quiet))
-    async for batch in source.messages():
-        for raw in batch:
-            replay.feed(raw)
+    await feed_batches(replay, source.messages(), workers)
     verification = replay.finish()
     if source.missing:
         notes = tuple(f"schema {s} has no event store; skipped" for s in source.missing)
@@ -85,9 +86,9 @@ async def replay_history(source: HistorySource, options: ReplayOptions,
     return replay, verification
 
 
-def load(source: HistorySource, options: ReplayOptions,
-         *, quiet: bool = False) -> tuple[Replay, Verification]:
-    return asyncio.run(replay_history(source, options, quiet=quiet))
+def load(source: HistorySource, options: ReplayOptions, *, quiet: bool = False,
+         workers: int | None = None) -> tuple[Replay, Verification]:
+    return asyncio.run(replay_history(source, options, quiet=quiet, workers=workers))
 
 
 def parse_as_of(text: str | None) -> datetime | None:

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-from uuid import UUID
 
-from contracts.chain import expected_hash
-from contracts.envelope import Envelope
 from golden_thread.audit.model import AuditBreak, BreakKind
+from golden_thread.audit.nodes import show
+from golden_thread.audit.record import Rec
 
-Event = Envelope[Any]
-#: Where an already replayed event id sits: (source, sequence, hash bytes), or None.
-PositionLookup = Callable[[UUID], "tuple[str, int, bytes] | None"]
+Event = Rec
+#: Where an already replayed event id (`UUID.int`) sits: (source, sequence, hash bytes), or None.
+PositionLookup = Callable[[int], "tuple[str, int, bytes] | None"]
 BreakSink = Callable[[AuditBreak], None]
 
 _MAX_SKIPPED_REMEMBERED = 10_000
@@ -50,12 +47,10 @@ class Sequencer:
         positions: PositionLookup,
         on_break: BreakSink,
         *,
-        as_of: datetime | None = None,
         max_buffered: int = 100_000,
     ) -> None:
         self._positions = positions
         self._on_break = on_break
-        self._as_of = as_of
         self._max_buffered = max_buffered
         self.lanes: dict[str, Lane] = {}
         self.buffered = 0
@@ -67,7 +62,7 @@ class Sequencer:
         if lane is None:
             lane = self.lanes[event.source] = Lane()
         sequence = event.sequence
-        if self._as_of is not None and event.recordedtime > self._as_of:
+        if event.late:  # recorded after --as-of
             lane.cut = sequence if lane.cut is None else min(lane.cut, sequence)
         if not lane.below_cut(sequence):
             lane.after_as_of += 1
@@ -135,14 +130,14 @@ class Sequencer:
 
     def _duplicate_or_altered(self, lane: Lane, event: Event) -> None:
         # Same id, position and stated hash: a redelivery, if its contents are intact.
-        if expected_hash(event) == event.hash:
+        if event.intact:
             lane.duplicates += 1
         else:
             self._conflict(event, "a redelivered copy whose contents were altered")
 
     def _conflict(self, event: Event, reason: str) -> None:
         self._on_break(AuditBreak(BreakKind.CONFLICT, event.source, event.sequence,
-                                  str(event.id), reason, event.recordedtime.timestamp()))
+                                  show(event.id), reason, event.recorded))
 
 
 def _hash(event: Event) -> bytes:

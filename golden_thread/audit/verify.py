@@ -6,22 +6,18 @@ Pure: it is fed raw messages by whatever reads them (broker, event stores, a fil
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from orjson import loads as json_loads
-
-from contracts.chain import ChainHead, ChainVerifier, raw_body_digest
+from contracts.chain import GENESIS_HASH, ChainHead
 from contracts.envelope import Envelope
-from contracts.problems import ContractError
-from contracts.registry import parse_event
 from golden_thread.audit.graph import InfluenceGraph
 from golden_thread.audit.model import AuditBreak, BreakKind, SourceSummary, Verification
+from golden_thread.audit.nodes import show
+from golden_thread.audit.record import Rec, parse_message, record_of
 from golden_thread.audit.sequencer import Sequencer
 
 
@@ -46,6 +42,9 @@ class ReplayOptions:
     #: Breaks listed in the summary (the earliest ones); all are counted.
     keep_breaks: int = 100
     progress_every: int = 100_000
+    #: Messages checked in this process before a long replay moves the per-message checks
+    #: to worker processes (`parallel`).
+    parallel_after: int = 20_000
 
 
 class Replay:
@@ -55,9 +54,9 @@ class Replay:
                  progress: ProgressSink | None = None) -> None:
         self.options = options
         self.graph = InfluenceGraph(clock_skew_s=options.clock_skew_s)
-        self._sequencer = Sequencer(self.graph.position, self._record, as_of=options.as_of,
+        self._sequencer = Sequencer(self.graph.position, self._record,
                                     max_buffered=options.max_buffered)
-        self._verifiers: dict[str, ChainVerifier] = {}
+        self._heads: dict[str, tuple[int, str]] = {}
         self._verified: Counter[str] = Counter()
         self._types: Counter[str] = Counter()
         self._breaks: list[AuditBreak] = []
@@ -65,29 +64,37 @@ class Replay:
         self._messages = 0
         self._events = 0
         self._progress = progress
-        self._digests: dict[UUID, bytes] = {}
+
+    @property
+    def messages(self) -> int:
+        return self._messages
 
     def feed(self, raw: bytes | str) -> None:
-        self._messages += 1
-        try:
-            event = parse_event(raw)
-        except ContractError as exc:
-            self._record(_contract_break(raw, exc))
-        else:
-            # The digest of the bytes as received spares re-dumping the parsed event to hash it.
-            self._digests[event.id] = raw_body_digest(json_loads(raw))
-            self.feed_event(event)
-        if self._progress is not None and self._messages % self.options.progress_every == 0:
-            self._progress(Progress(self._messages, self._events, self._sequencer.buffered,
-                                    self._breaks_total))
+        self.feed_records((parse_message(raw, self.options.as_of),))
 
     def feed_all(self, messages: Iterable[bytes | str]) -> Replay:
         for raw in messages:
             self.feed(raw)
         return self
 
+    def feed_records(self, records: Iterable[Rec | AuditBreak]) -> None:
+        """Take messages already checked on their own (`record.parse_message`), in arrival
+        order: put each source back in order, verify its chain, fold it into the graph."""
+        every = self.options.progress_every
+        offer = self._sequencer.offer
+        for rec in records:
+            self._messages += 1
+            if isinstance(rec, AuditBreak):
+                self._record(rec)
+            else:
+                for ready in offer(rec):
+                    self._accept(ready)
+            if self._progress is not None and self._messages % every == 0:
+                self._progress(Progress(self._messages, self._events, self._sequencer.buffered,
+                                        self._breaks_total))
+
     def feed_event(self, event: Envelope[Any]) -> None:
-        for ready in self._sequencer.offer(event):
+        for ready in self._sequencer.offer(record_of(event, None, self.options.as_of)):
             self._accept(ready)
 
     def finish(self) -> Verification:
@@ -118,25 +125,25 @@ class Replay:
             max_buffered=self._sequencer.peak_buffered,
         )
 
-    def _accept(self, event: Envelope[Any]) -> None:
-        source = event.source
-        verifier = self._verifiers.get(source)
-        if verifier is None:
-            verifier = self._verifiers[source] = ChainVerifier()
-        found = verifier.check(event, self._digests.pop(event.id, None))
-        if found is not None:
-            self._record(AuditBreak.from_chain(found, event.recordedtime.timestamp()))
-            # Resynchronise on the broken event, so one break does not hide the next.
-            self._verifiers[source] = ChainVerifier({source: ChainHead(event.sequence, event.hash)})
-        for caused in self.graph.add(event):
-            self._record(caused)
+    def _accept(self, rec: Rec) -> None:
+        source = rec.source
+        head_sequence, head_hash = self._heads.get(source, _GENESIS)
+        if rec.sequence != head_sequence + 1 or rec.prevhash != head_hash or not rec.intact:
+            self._record(AuditBreak(BreakKind.CHAIN, source, rec.sequence, show(rec.id),
+                                    _break_reason(head_sequence, head_hash, rec), rec.recorded))
+        # On a break, resynchronise on the broken event, so one break does not hide the next.
+        self._heads[source] = (rec.sequence, rec.hash)
+        graph_breaks = self.graph.add(rec)
+        if graph_breaks:
+            for caused in graph_breaks:
+                self._record(caused)
         self._events += 1
         self._verified[source] += 1
-        self._types[event.type] += 1
+        self._types[rec.type] += 1
 
     def _head(self, source: str) -> ChainHead:
-        verifier = self._verifiers.get(source)
-        return ChainHead() if verifier is None else verifier.heads.get(source, ChainHead())
+        sequence, hash_hex = self._heads.get(source, _GENESIS)
+        return ChainHead(sequence, hash_hex)
 
     def _record(self, found: AuditBreak) -> None:
         self._breaks_total += 1
@@ -169,22 +176,17 @@ def first_breaks(breaks: list[AuditBreak]) -> list[AuditBreak]:
     return [k[4] for k in keyed]
 
 
-def _contract_break(raw: bytes | str, error: ContractError) -> AuditBreak:
-    """Name the message as far as it names itself; never quote what it carries."""
-    try:
-        message: Any = json.loads(raw)
-    except ValueError:
-        message = None
-    if not isinstance(message, dict):
-        message = {}
-    source = message.get("source")
-    sequence = message.get("sequence")
-    event_id = message.get("id")
-    fields = ", ".join(sorted({p.field for p in error.problems}))
-    return AuditBreak(
-        BreakKind.CONTRACT,
-        source if isinstance(source, str) and len(source) <= 64 else "?",
-        sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 0,
-        event_id if isinstance(event_id, str) and len(event_id) <= 64 else "?",
-        f"not a valid event ({fields})",
-    )
+_GENESIS = (0, GENESIS_HASH)
+
+
+def _break_reason(head_sequence: int, head_hash: str, rec: Rec) -> str:
+    """As `contracts.chain.ChainVerifier` words it (a test holds them to the same words)."""
+    expected = head_sequence + 1
+    if rec.sequence > expected:
+        return f"expected sequence {expected}, found {rec.sequence}: an event is missing"
+    if rec.sequence < expected:
+        return (f"expected sequence {expected}, found {rec.sequence}: "
+                "an event is repeated or out of order")
+    if rec.prevhash != head_hash:
+        return f"prevhash does not match the hash of sequence {head_sequence}"
+    return "hash does not match the event's contents: it was altered"

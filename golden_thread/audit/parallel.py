@@ -1,0 +1,94 @@
+"""Check messages in worker processes while the parent reads the next batch and folds.
+
+Each message's check (contract validation, the digest of its contents against its stated
+hash) needs no other message, so batches go to a process pool; the parent keeps what needs
+order (sequencing, chain links, the graph) and folds the compact records in the order the
+batches were read, so the outcome is the very one a single process gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from golden_thread.audit.model import AuditBreak
+from golden_thread.audit.record import Rec, parse_batch
+from golden_thread.audit.sources import Raw
+from golden_thread.audit.verify import Replay
+
+Checked = list[Rec | AuditBreak]
+
+
+def default_workers() -> int:
+    """One worker per core, at most 4: the parent, the source and the workers share them."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+async def feed_batches(replay: Replay, batches: AsyncIterator[list[Raw]],
+                       workers: int | None = None) -> None:
+    """Feed every batch into `replay`: in this process until `parallel_after` messages, then
+    through `workers` processes (none: in this process throughout)."""
+    options = replay.options
+    count = default_workers() if workers is None else workers
+    async for batch in batches:
+        for raw in batch:
+            replay.feed(raw)
+        if count > 0 and replay.messages >= options.parallel_after:
+            await _through_pool(replay, batches, count, options.as_of)
+            return
+
+
+async def _through_pool(replay: Replay, batches: AsyncIterator[list[Raw]], workers: int,
+                        as_of: datetime | None) -> None:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[asyncio.Future[Checked] | None] = asyncio.Queue(maxsize=2 * workers)
+    # fork: the workers start at once with the contracts already imported.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+
+        def submit(batch: list[Raw]) -> asyncio.Future[Checked]:
+            future: asyncio.Future[Checked] = loop.create_future()
+
+            def done(result: Checked) -> None:
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+            def failed(error: BaseException) -> None:
+                loop.call_soon_threadsafe(_settle, future, None, error)
+
+            pool.apply_async(parse_batch, (batch, as_of), callback=done, error_callback=failed)
+            return future
+
+        async def produce() -> None:
+            try:
+                async for batch in batches:
+                    await queue.put(submit(batch))
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                await queue.put(None)  # the folding loop stops; `await reader` raises
+                raise
+            await queue.put(None)
+
+        reader = asyncio.create_task(produce())
+        try:
+            while (future := await queue.get()) is not None:
+                replay.feed_records(await future)
+        except BaseException:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            raise
+        await reader
+
+
+def _settle(future: asyncio.Future[Checked], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

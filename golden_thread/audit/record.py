@@ -1,0 +1,107 @@
+"""One message checked on its own: contract, contents against the stated hash, and the compact
+facts the replay keeps. Pure and independent of every other message, so it can run in worker
+processes (`parallel`) while the parent puts the records in order and folds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from orjson import OPT_SORT_KEYS
+from orjson import dumps as json_dumps
+from orjson import loads as json_loads
+
+from contracts.chain import chain_hash, expected_hash
+from contracts.envelope import CHAIN_FIELDS, Envelope
+from contracts.events import (
+    ActionTaken,
+    ConversationLogged,
+    InsightDrafted,
+    ParticipantErased,
+    ParticipantNotified,
+    PriorityAgreed,
+)
+from contracts.problems import ContractError
+from contracts.registry import parse_event
+from golden_thread.audit.model import AuditBreak, contract_break
+from golden_thread.audit.nodes import EQUITY_DIMENSIONS
+
+_CHAIN_FIELDS = tuple(CHAIN_FIELDS)
+#: Payload kinds of a record (`Rec.kind`).
+CONVERSATION, INSIGHT, PRIORITY, ACTION, NOTIFICATION, ERASED, CONSENT = range(7)
+
+
+class Rec(NamedTuple):
+    """What the replay needs of one event; ids are `UUID.int`, times epoch seconds."""
+
+    id: int
+    source: str
+    sequence: int
+    prevhash: str
+    hash: str
+    #: The stated hash is the one its prevhash, sequence and contents give.
+    intact: bool
+    #: Recorded after the replay's as-of moment.
+    late: bool
+    recorded: float
+    type: str
+    causes: tuple[str, ...]
+    kind: int
+    #: The payload's compact facts, by kind (see `_payload`).
+    data: tuple[Any, ...]
+
+
+def parse_message(raw: bytes | str, as_of: datetime | None = None) -> Rec | AuditBreak:
+    """Validate one raw message against the contracts and reduce it to a record."""
+    try:
+        event = parse_event(raw)
+    except ContractError as exc:
+        return contract_break(raw, exc)
+    # The digest of the message as received spares re-dumping the parsed event to hash it:
+    # `contracts.chain.raw_body_digest`, popping the chain fields from a dict of our own.
+    body = json_loads(raw)
+    for name in _CHAIN_FIELDS:
+        body.pop(name, None)
+    return record_of(event, hashlib.sha256(json_dumps(body, option=OPT_SORT_KEYS)).digest(),
+                     as_of)
+
+
+def record_of(event: Envelope[Any], digest: bytes | None, as_of: datetime | None) -> Rec:
+    intact = (digest is not None
+              and event.hash == chain_hash(event.prevhash, event.sequence, digest)) or (
+        event.hash == expected_hash(event))
+    kind, data = _payload(event.data, event.time.timestamp())
+    recorded = event.recordedtime
+    return Rec(event.id.int, event.source, event.sequence, event.prevhash, event.hash, intact,
+               as_of is not None and recorded > as_of, recorded.timestamp(), event.type,
+               event.causationids, kind, data)
+
+
+def _payload(data: Any, time: float) -> tuple[int, tuple[Any, ...]]:
+    if isinstance(data, ConversationLogged):
+        equity = data.equity
+        given = None if equity is None else tuple(getattr(equity, d) for d in EQUITY_DIMENSIONS)
+        return CONVERSATION, (data.conversation_id.int, data.participant_id, given,
+                              data.categories, data.place, time)
+    if isinstance(data, InsightDrafted):
+        return INSIGHT, (data.insight_id.int, tuple(c.int for c in data.conversation_ids),
+                         data.category, data.revision, time)
+    if isinstance(data, PriorityAgreed):
+        return PRIORITY, (data.priority_id.int, tuple(i.int for i in data.insight_ids), time)
+    if isinstance(data, ActionTaken):
+        return ACTION, (data.action_id.int, tuple(p.int for p in data.priority_ids), time,
+                        data.status, data.place, data.service, data.framework)
+    if isinstance(data, ParticipantNotified):
+        return NOTIFICATION, (data.notification_id.int, data.participant_id,
+                              data.action_id.int,
+                              tuple(c.int for c in data.chain.conversation_ids), data.channel,
+                              time)
+    if isinstance(data, ParticipantErased):
+        return ERASED, (str(data.participant_id),)
+    return CONSENT, (str(data.participant_id),)
+
+
+def parse_batch(raws: list[bytes | str], as_of: datetime | None) -> list[Rec | AuditBreak]:
+    return [parse_message(raw, as_of) for raw in raws]
