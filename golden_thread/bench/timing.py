@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -57,19 +58,25 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def steady_rate(stamps: Sequence[float], *, low: float = 0.1, high: float = 0.9) -> float:
-    """Items per second between the `low` and `high` quantiles of their completion times.
+def steady_rate(stamps: Sequence[float], *, low: float = 0.1, high: float = 0.9,
+                end: float | None = None) -> float:
+    """Items per second between the `low` and `high` quantiles of their start times.
 
     Leaves out the start (group joins, cold caches) and the tail (one partition finishing last).
+    Items that share a stamp share a transaction (a consumer's batch, stamped with its start):
+    the window starts and ends at the start of such a group, and counts the items of the groups
+    started inside it, so a batch is never counted without the time it took. `end`, when known,
+    is when the last group was seen committed: with fewer than three groups the rate is then
+    taken over the whole run, from the first start to `end`.
     """
-    if len(stamps) < 10:
-        if len(stamps) < 2:
-            return 0.0
-        ordered = sorted(stamps)
-        span = ordered[-1] - ordered[0]
-        return (len(ordered) - 1) / span if span > 0 else 0.0
     ordered = sorted(stamps)
-    a = int(len(ordered) * low)
-    b = int(len(ordered) * high) - 1
-    span = ordered[b] - ordered[a]
-    return (b - a) / span if span > 0 else 0.0
+    if not ordered:
+        return 0.0
+    a = bisect.bisect_left(ordered, ordered[int(len(ordered) * low)])
+    b = bisect.bisect_left(ordered, ordered[max(int(len(ordered) * high) - 1, 0)])
+    if b > a:
+        return (b - a) / (ordered[b] - ordered[a])
+    if end is not None and end > ordered[0]:
+        return len(ordered) / (end - ordered[0])
+    b = bisect.bisect_left(ordered, ordered[-1])
+    return b / (ordered[b] - ordered[0]) if b > 0 else 0.0

@@ -1,0 +1,25 @@
+"""The bench's steady rate counts a batch only with the time it took."""
+
+from __future__ import annotations
+
+import pytest
+
+from golden_thread.bench.timing import steady_rate
+
+
+def test_one_stamp_per_item_is_items_over_time() -> None:
+    stamps = [i * 0.01 for i in range(1000)]  # 100 items per second
+    assert steady_rate(stamps) == pytest.approx(100, rel=0.01)
+
+
+def test_items_sharing_a_transaction_stamp_are_counted_with_their_batch() -> None:
+    # 10 batches of 500, one every second (stamped with the transaction's start): 500/s.
+    stamps = [float(batch) for batch in range(10) for _ in range(500)]
+    assert steady_rate(stamps) == pytest.approx(500, rel=0.01)
+
+
+def test_too_few_batches_use_the_whole_run_to_when_all_was_seen() -> None:
+    stamps = [0.0] * 300 + [2.0] * 300
+    assert steady_rate(stamps) == pytest.approx(150)
+    assert steady_rate([5.0] * 400, end=7.0) == pytest.approx(200)
+    assert steady_rate([1.0]) == 0.0 and steady_rate([1.0, 1.0]) == 0.0
