@@ -38,6 +38,10 @@ from eventcore.telemetry import current_traceparent
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Any], Awaitable[None]]
+#: Applies a run of consecutive fresh events of one type at once (say, one INSERT ... unnest).
+#: It must do exactly what the type's `Handler` would do for each, in order; raising rolls the
+#: batch back, and the one-message path (with the `Handler`) then finds the culprit.
+BatchHandler = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
 
 TRANSIENT_DB_ERRORS = (
     OSError,
@@ -82,6 +86,7 @@ class IdempotentConsumer:
         max_backoff_s: float = 5.0,
         metrics: CoreMetrics | None = None,
         tracer: trace.Tracer | None = None,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
@@ -91,6 +96,7 @@ class IdempotentConsumer:
         self._max_backoff_s = max_backoff_s
         self._metrics = metrics
         self._tracer = tracer or trace.get_tracer(__name__)
+        self._batch_handlers = dict(batch_handlers or {})
 
     async def process(self, message: IncomingMessage) -> ConsumeOutcome:
         return (await self.process_batch([message]))[0]
@@ -142,13 +148,28 @@ class IdempotentConsumer:
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await claim_many(conn, self.name, [i.event for i in claims],
                                      [_traceparent(i.span) or i.event.traceparent for i in claims])
-            for item in claims:
-                if item.event.id in fresh:
+            await self._run_handlers(conn, [i for i in claims if i.event.id in fresh])
+        return [ConsumeOutcome("applied") if first[i.event.id] is i and i.event.id in fresh
+                else ConsumeOutcome("duplicate") for i in items]
+
+    async def _run_handlers(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+        """Each event's handler in order; a run of one type with a batch handler, at once."""
+        start = 0
+        while start < len(items):
+            kind = items[start].event.type
+            end = start + 1
+            while end < len(items) and items[end].event.type == kind:
+                end += 1
+            batch_handler = self._batch_handlers.get(kind)
+            if batch_handler is not None and end - start > 1:
+                await hit_async("consumer.handler")
+                await batch_handler(conn, [i.event for i in items[start:end]])
+            else:
+                for item in items[start:end]:
                     with trace.use_span(item.span), _context_of(item.event):
                         await hit_async("consumer.handler")
                         await item.handler(conn, item.event)
-        return [ConsumeOutcome("applied") if first[i.event.id] is i and i.event.id in fresh
-                else ConsumeOutcome("duplicate") for i in items]
+            start = end
 
     def _span_for(self, message: IncomingMessage, event: AnyEvent) -> Span:
         """The span this consumer applies `event` under: a child of the relay's publish span

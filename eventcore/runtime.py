@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
-from eventcore.consumer import Handler, IdempotentConsumer
+from eventcore.consumer import BatchHandler, Handler, IdempotentConsumer
 from eventcore.db import create_pool, migrate, wait_for_database
 from eventcore.deadletter import DeadLetters
 from eventcore.errors import describe
@@ -40,6 +40,8 @@ class Subscription:
     consumer_name: str
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
+    #: Optional: types whose consecutive fresh events in a batch are applied at once.
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,7 +135,7 @@ class ServiceRuntime:
                 name=sub.consumer_name, pool=self.pool, handlers=sub.handlers,
                 dead_letters=DeadLetters(self.producer, sub.consumer_name),
                 max_attempts=self.settings.consumer_max_attempts, metrics=self.metrics,
-                tracer=self.telemetry.tracer,
+                tracer=self.telemetry.tracer, batch_handlers=sub.batch_handlers,
             )
             self.consumers.append(consumer)
             self.subscribers.append(subscribe(self.broker, consumer, sub.topics, self.settings))

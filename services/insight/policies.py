@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 
 from contracts import CONVERSATIONS, PARTICIPANTS, ConversationLoggedEvent, ParticipantErasedEvent
-from eventcore.consumer import DomainRejection, Handler
+from eventcore.consumer import BatchHandler, DomainRejection, Handler
 from eventcore.runtime import Subscription
 from services.insight.config import CONSUMER
 
@@ -41,32 +41,49 @@ def _require_trusted(event: Any, trusted: Collection[str]) -> None:
             f"source {event.source!r} may not publish {event.type}; trusted: {', '.join(trusted)}")
 
 
+_RECORD = """
+INSERT INTO conversations (conversation_id, event_id, source, source_sequence, participant_id,
+       held_on, setting, place, categories, categories_version, summary, quote_count,
+       support_shared, equity, erased, logged_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN e.erased THEN NULL ELSE $11 END, $12,
+       $13, CASE WHEN e.erased THEN NULL ELSE $14::jsonb END, e.erased, $15
+  FROM (SELECT EXISTS (SELECT 1 FROM erased_participants WHERE participant_id = $5) AS erased) e
+ON CONFLICT DO NOTHING
+"""
+
+
+def _record_args(event: ConversationLoggedEvent) -> tuple[Any, ...]:
+    data = event.data
+    equity = None if data.equity is None else data.equity.model_dump(mode="json",
+                                                                      exclude_none=True)
+    return (data.conversation_id, event.id, event.source, event.sequence, data.participant_id,
+            data.held_on, data.setting, data.place, list(data.categories),
+            data.categories_version, data.summary, len(data.quotes), list(data.support_shared),
+            equity, event.recordedtime)
+
+
+async def when_conversations_logged_record_them(
+    conn: asyncpg.Connection, events: list[ConversationLoggedEvent]
+) -> None:
+    """Record conversations (erased from the start if their participant is); a conversation id
+    already recorded from a different event, or an event id recorded for a different
+    conversation, is refused."""
+    await conn.executemany(_RECORD, [_record_args(e) for e in events])
+    known = {r["conversation_id"]: r["event_id"] for r in await conn.fetch(
+        "SELECT conversation_id, event_id FROM conversations WHERE conversation_id = ANY($1)",
+        [e.data.conversation_id for e in events])}
+    for event in events:
+        recorded = known.get(event.data.conversation_id)
+        if recorded is None:
+            raise DomainRejection("event id already recorded for a different conversation")
+        if recorded != event.id:
+            raise DomainRejection("conversation already recorded from a different event")
+
+
 async def when_conversation_logged_record_it(
     conn: asyncpg.Connection, event: ConversationLoggedEvent
 ) -> None:
-    data = event.data
-    erased = bool(await conn.fetchval(
-        "SELECT true FROM erased_participants WHERE participant_id = $1", data.participant_id))
-    equity = None if erased or data.equity is None else data.equity.model_dump(
-        mode="json", exclude_none=True)
-    inserted = await conn.fetchval(
-        """INSERT INTO conversations (conversation_id, event_id, source, source_sequence,
-               participant_id, held_on, setting, place, categories, categories_version, summary,
-               quote_count, support_shared, equity, erased, logged_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-           ON CONFLICT DO NOTHING RETURNING true""",
-        data.conversation_id, event.id, event.source, event.sequence, data.participant_id,
-        data.held_on, data.setting, data.place, list(data.categories), data.categories_version,
-        None if erased else data.summary, len(data.quotes), list(data.support_shared), equity,
-        erased, event.recordedtime,
-    )
-    if not inserted:
-        known = await conn.fetchval(
-            "SELECT event_id FROM conversations WHERE conversation_id = $1", data.conversation_id)
-        if known is None:
-            raise DomainRejection("event id already recorded for a different conversation")
-        if known != event.id:
-            raise DomainRejection("conversation already recorded from a different event")
+    await when_conversations_logged_record_them(conn, [event])
 
 
 async def when_participant_erased_forget_their_words(
@@ -100,8 +117,15 @@ def subscription(trusted_sources: Collection[str]) -> Subscription:
         _require_trusted(event, trusted)
         await when_participant_erased_forget_their_words(conn, event)
 
+    async def conversations_logged(conn: asyncpg.Connection,
+                                   events: list[ConversationLoggedEvent]) -> None:
+        for event in events:
+            _require_trusted(event, trusted)
+        await when_conversations_logged_record_them(conn, events)
+
     handlers: dict[str, Handler] = {
         "ConversationLogged": conversation_logged,
         "ParticipantErased": participant_erased,
     }
-    return Subscription(CONSUMER, (CONVERSATIONS, PARTICIPANTS), handlers)
+    batch: dict[str, BatchHandler] = {"ConversationLogged": conversations_logged}
+    return Subscription(CONSUMER, (CONVERSATIONS, PARTICIPANTS), handlers, batch)

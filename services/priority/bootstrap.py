@@ -19,6 +19,7 @@ from services.priority.handlers.actions import Actions
 from services.priority.handlers.policies import (
     when_action_taken_elsewhere_record_it,
     when_insight_drafted_record_insight,
+    when_insights_drafted_record_them,
 )
 from services.priority.handlers.sessions import Sessions
 
@@ -33,6 +34,7 @@ def build_runtime(settings: PrioritySettings) -> ServiceRuntime:
             "InsightDrafted": when_insight_drafted_record_insight,
             "ActionTaken": when_action_taken_elsewhere_record_it,
         },
+        batch_handlers={"InsightDrafted": when_insights_drafted_record_them},
     )
     return ServiceRuntime(
         source=SOURCE, schema=SCHEMA, settings=settings, migrations=[MIGRATIONS],

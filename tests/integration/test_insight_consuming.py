@@ -14,6 +14,7 @@ import pytest
 from contracts import CONVERSATIONS, PARTICIPANTS, dead_letter_topic
 from eventcore.deadletter import IncomingMessage
 from eventcore.embedded import StackEndpoints
+from eventcore.messaging import envelope_message
 from tests.integration.insight_fixtures import (
     FakeIntake,
     RunningInsight,
@@ -136,3 +137,33 @@ async def test_an_erasure_that_overtakes_its_conversation_still_erases_it(
     shown = (await insight.client.get(f"/conversations/{late.data.conversation_id}")).json()
     assert shown["erased"] is True and shown["summary"] is None and shown["equity"] is None
     assert shown["quote_count"] == len(late.data.quotes)
+
+
+def as_message(event: Any, offset: int) -> IncomingMessage:
+    value = envelope_message(CONVERSATIONS, event.model_dump(mode="json")).value
+    return IncomingMessage(CONVERSATIONS, 0, offset, None, value)
+
+
+async def test_a_batch_records_every_conversation_and_refuses_only_the_conflicting_one(
+    insight: RunningInsight, feed: FakeIntake
+) -> None:
+    person = "p_" + secrets.token_hex(6)
+    erased_first = feed.erasure(person)
+    good = [feed.conversation() for _ in range(5)] + [feed.conversation(participant_id=person)]
+    twin = feed.conversation(conversation_id=good[1].data.conversation_id)  # another event
+    batch = [*map(as_message, good[:3], range(3)), as_message(twin, 3),
+             *map(as_message, good[3:], range(4, 7))]
+    [consumer] = insight.runtime.consumers
+    await consumer.process(IncomingMessage(PARTICIPANTS, 0, 0, None, envelope_message(
+        PARTICIPANTS, erased_first.model_dump(mode="json")).value))
+    outcomes = await consumer.process_batch(batch)
+    assert [o.status for o in outcomes] == ["applied"] * 3 + ["dead_lettered"] + ["applied"] * 3
+    assert "conversation already recorded from a different event" in (outcomes[3].reason or "")
+    for event in good:
+        assert await recorded(insight, event)
+    assert not await recorded(insight, twin)
+    # The erasure came first: that person's words were never kept.
+    assert await insight.fetchval(
+        "SELECT erased AND summary IS NULL FROM conversations WHERE event_id = $1", good[-1].id)
+    again = await consumer.process_batch(batch)
+    assert [o.status for o in again] == ["duplicate"] * 7

@@ -160,3 +160,21 @@ async def test_own_actions_coming_back_are_ignored_and_an_impostor_is_dead_lette
     assert "not in the priority store" in dict(letter.headers)["dlq_reason"].decode()
     assert await action_row(priority, impostor.data.action_id) is None
     assert json.loads(letter.value)["source"] == "priority"
+
+
+async def test_a_batch_of_revisions_out_of_order_keeps_the_latest_once(
+    priority: RunningPriority, endpoints: StackEndpoints
+) -> None:
+    source = FakeSource(endpoints)
+    first = source.insight()
+    revisions = [first, *(source.insight(first.data.insight_id, revision=r) for r in (3, 2))]
+    others = [source.insight() for _ in range(4)]
+    batch = [IncomingMessage(INSIGHTS, 0, n, None, e.model_dump_json().encode())
+             for n, e in enumerate([*revisions, *others, first])]
+    outcomes = await priority.runtime.consumers[0].process_batch(batch)
+    assert [o.status for o in outcomes] == ["applied"] * 7 + ["duplicate"]
+    assert await priority.fetchval("SELECT event_id FROM insights WHERE insight_id = $1",
+                                   first.data.insight_id) == revisions[1].id  # revision 3
+    for event in others:
+        assert await priority.fetchval("SELECT revision FROM insights WHERE insight_id = $1",
+                                       event.data.insight_id) == 1

@@ -9,25 +9,32 @@ from eventcore.consumer import DomainRejection
 from services.priority.config import SOURCE
 from services.priority.projections import record_action
 
+_RECORD_INSIGHT = """
+INSERT INTO insights (insight_id, revision, statement, category, conversation_ids, event_id,
+       source, drafted_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (insight_id) DO UPDATE
+   SET revision = EXCLUDED.revision, statement = EXCLUDED.statement,
+       category = EXCLUDED.category, conversation_ids = EXCLUDED.conversation_ids,
+       event_id = EXCLUDED.event_id, source = EXCLUDED.source, drafted_at = EXCLUDED.drafted_at
+ WHERE insights.revision < EXCLUDED.revision
+"""
+
+
+async def when_insights_drafted_record_them(
+    conn: asyncpg.Connection, events: list[InsightDraftedEvent]
+) -> None:
+    """Keep each insight's latest revision; an older or repeated revision changes nothing.
+    One pipelined statement per event, in order (asyncpg's executemany: one round trip)."""
+    await conn.executemany(_RECORD_INSIGHT, [
+        (e.data.insight_id, e.data.revision, e.data.statement, e.data.category,
+         list(e.data.conversation_ids), e.id, e.source, e.time) for e in events])
+
 
 async def when_insight_drafted_record_insight(
     conn: asyncpg.Connection, event: InsightDraftedEvent
 ) -> None:
-    """Keep the latest revision; an older or repeated revision changes nothing."""
-    data = event.data
-    await conn.execute(
-        """INSERT INTO insights (insight_id, revision, statement, category, conversation_ids,
-               event_id, source, drafted_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (insight_id) DO UPDATE
-              SET revision = EXCLUDED.revision, statement = EXCLUDED.statement,
-                  category = EXCLUDED.category, conversation_ids = EXCLUDED.conversation_ids,
-                  event_id = EXCLUDED.event_id, source = EXCLUDED.source,
-                  drafted_at = EXCLUDED.drafted_at
-            WHERE insights.revision < EXCLUDED.revision""",
-        data.insight_id, data.revision, data.statement, data.category,
-        list(data.conversation_ids), event.id, event.source, event.time,
-    )
+    await when_insights_drafted_record_them(conn, [event])
 
 
 async def when_action_taken_elsewhere_record_it(
