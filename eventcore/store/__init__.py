@@ -1,66 +1,55 @@
 """The append-only event store: optimistic concurrency, a gapless per-source sequence, a hash chain.
 
-One append is one statement (one round trip): it bumps the source head (whose row lock
-serialises appenders, so sequences commit in order and never gap), chains the hash in SQL and
-inserts the event. The hash is sha256(prev_hash || int8(sequence) || sha256(canonical body)),
-the algorithm of `contracts.chain`, so anyone can verify it from the published events.
+Each source numbers its events 1, 2, 3... and links each to the one before it:
+hash = sha256(prev_hash || int8(sequence) || sha256(canonical body)), the algorithm of
+`contracts.chain`, so anyone can verify the history from the published events.
+
+**An append of N drafts costs a constant number of round trips** (`batch.py`). Each draft is
+serialised once; the N hashes are chained in Python from the source head; one statement checks
+the expected subject versions (version v needs v-1 in the store or earlier in the batch; the
+unique (subject, subject_version) key catches the rest; either way `ConcurrencyError`), inserts
+all N rows from `unnest` arrays, moves the head once and sends one NOTIFY. The statement moves
+the head only if it still holds the sequence and hash the rows were chained from, and the head
+row's lock (held to commit) serialises appenders, so sequences never gap (a rollback undoes the
+move) and become visible in sequence order, which is what makes tailing by sequence safe.
+The head chained from is the one this store last wrote, kept in memory: then an append is that
+one statement, and outside a transaction its own transaction, committed in the same round trip.
+If another writer (another process, or a rolled-back transaction) moved the head meanwhile, the
+statement writes nothing, and the append retries once from the head it saw, then reads the head
+with `SELECT ... FOR UPDATE` (in a transaction of its own when the caller has none).
+
+Inside the caller's transaction (every service handler) the append joins it: no savepoint, no
+commit; a version conflict found by the check raises `ConcurrencyError` without aborting the
+caller's transaction (a unique-key conflict does abort it, as any failed statement does).
+
+**Group commit** (`group.py`). Outside a transaction, appends that arrive while another is being
+committed queue up, and the next *leader* — the first caller in the queue, on its own connection
+— commits the whole queue as one batch: PostgreSQL-style group commit, one statement and one WAL
+flush for many callers, each of whom gets back its own `RecordedEvent`s. If the group's batch
+fails on one caller's conflict, that caller gets its `ConcurrencyError` and the leader commits
+the others again as a group (caller by caller when the error names no draft). An append inside a transaction is never
+coalesced (its rows must commit or roll back with the caller's own work). One `EventStore` serves
+one event store (one schema of one database), as the runtime makes one per service pool: the
+leader writes its followers' rows through its own connection.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
-from contracts.chain import canonical_body
 from contracts.drafts import EventDraft
 from eventcore.metrics import CoreMetrics
-from eventcore.telemetry import current_traceparent
+from eventcore.store.batch import BatchConflict, BatchWriter, Prepared, prepare
+from eventcore.store.group import GroupCommit
+from eventcore.store.records import ConcurrencyError, RecordedEvent
 
+__all__ = ["ConcurrencyError", "EventStore", "RecordedEvent", "notify_channel"]
 
-class ConcurrencyError(Exception):
-    """Another writer appended this subject version first (or the expected version is stale)."""
-
-    def __init__(self, subject: str, version: int) -> None:
-        super().__init__(f"subject {subject}: version {version} was already written or is not next")
-        self.subject = subject
-        self.version = version
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    sequence: int
-    event_id: UUID
-    event_type: str
-    subject: str
-    subject_version: int
-    prevhash: str
-    hash: str
-    envelope: Mapping[str, Any]
-
-
-_APPEND = """
-WITH head AS (
-    UPDATE source_head
-       SET sequence = sequence + 1,
-           prev_hash = hash,
-           hash = sha256(hash || int8send(sequence + 1) || $6::bytea)
-     WHERE source = $7
-       AND ($4 = 1 OR EXISTS (
-             SELECT 1 FROM events WHERE subject = $3 AND subject_version = $4 - 1))
-    RETURNING sequence, prev_hash, hash
-), ins AS (
-    INSERT INTO events (sequence, event_id, event_type, subject, subject_version, body,
-                        prev_hash, hash)
-    SELECT head.sequence, $1, $2, $3, $4, $5::jsonb, head.prev_hash, head.hash FROM head
-    RETURNING sequence, prev_hash, hash
-)
-SELECT sequence, prev_hash, hash, pg_notify($8, '') FROM ins
-"""
+#: Events per group commit at most (a caller's own batch may be larger; it then goes alone).
+GROUP_MAX_EVENTS = 1_000
 
 _ENVELOPE_COLUMNS = """
     sequence, event_id, event_type, subject, subject_version, prev_hash, hash,
@@ -73,56 +62,38 @@ def notify_channel(source: str) -> str:
     return f"gt_events_{source}"
 
 
+def _isolate(exc: Exception) -> bool:
+    """Errors one caller's rows can cause, after which the leader's connection is still usable."""
+    return isinstance(exc, ConcurrencyError | ValueError) or (
+        isinstance(exc, asyncpg.PostgresError)
+        and not isinstance(exc, asyncpg.PostgresConnectionError))
+
+
+def _blame(exc: Exception, rows: Sequence[Prepared]) -> int | None:
+    """The row of a failed group batch whose caller the error belongs to, when known."""
+    return exc.row if isinstance(exc, BatchConflict) else None
+
+
 class EventStore:
     """The event store of one source (service), in the schema its pool's search_path names."""
 
     def __init__(self, source: str, metrics: CoreMetrics | None = None) -> None:
         self.source = source
         self._channel = notify_channel(source)
-        self._metrics = metrics
+        self._writer = BatchWriter(source, self._channel, metrics)
+        self._group: GroupCommit[asyncpg.Connection, Prepared, RecordedEvent] = GroupCommit(
+            self._writer.write, isolate=_isolate, blame=_blame, max_rows=GROUP_MAX_EVENTS)
 
     async def append(
         self, conn: asyncpg.Connection, drafts: Sequence[EventDraft[Any]]
     ) -> list[RecordedEvent]:
         """Append drafts in order, atomically. Raises ConcurrencyError when a version is taken."""
-        if len(drafts) == 1 or conn.is_in_transaction():
-            # One statement is atomic by itself, and inside the caller's transaction a nested
-            # one would only add a savepoint's two round trips.
-            return [await self._append_one(conn, draft) for draft in drafts]
-        async with conn.transaction():
-            return [await self._append_one(conn, draft) for draft in drafts]
-
-    async def _append_one(self, conn: asyncpg.Connection, draft: EventDraft[Any]) -> RecordedEvent:
-        draft = _with_trace_context(draft)
-        body = draft.model_dump(mode="json")
-        if body.get("source") != self.source:
-            raise ValueError(f"source: event from {body.get('source')!r} in {self.source!r} store")
-        digest = hashlib.sha256(canonical_body(draft)).digest()
-        try:
-            row = await conn.fetchrow(
-                _APPEND,
-                draft.id,
-                draft.type,
-                draft.subject,
-                draft.subjectversion,
-                body,
-                digest,
-                self.source,
-                self._channel,
-            )
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_subject_version_key":
-                raise ConcurrencyError(draft.subject, draft.subjectversion) from exc
-            raise
-        if row is None:
-            raise ConcurrencyError(draft.subject, draft.subjectversion)
-        if self._metrics is not None:
-            self._metrics.appended.add(1, {"type": draft.type})
-        sequence, prev, new = row["sequence"], row["prev_hash"].hex(), row["hash"].hex()
-        envelope = {**body, "sequence": sequence, "prevhash": prev, "hash": new}
-        return RecordedEvent(
-            sequence, draft.id, draft.type, draft.subject, draft.subjectversion, prev, new, envelope
-        )
+        rows = prepare(self.source, drafts)
+        if not rows:
+            return []
+        if conn.is_in_transaction():
+            return await self._writer.write(conn, rows)
+        return await self._group.submit(conn, rows)
 
     async def read_after(
         self, conn: asyncpg.Connection, after_sequence: int, limit: int
@@ -144,15 +115,6 @@ class EventStore:
     async def head(self, conn: asyncpg.Connection) -> int:
         value = await conn.fetchval("SELECT sequence FROM source_head WHERE source = $1", self.source)
         return int(value or 0)
-
-
-def _with_trace_context(draft: EventDraft[Any]) -> EventDraft[Any]:
-    """Stamp the current trace onto a draft that carries none, so the relay can continue it."""
-    if draft.traceparent is None:
-        traceparent = current_traceparent()
-        if traceparent is not None:
-            return draft.model_copy(update={"traceparent": traceparent})
-    return draft
 
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:

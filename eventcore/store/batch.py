@@ -1,0 +1,232 @@
+"""One batch append in a constant number of round trips, whatever its size.
+
+Drafts are prepared once (`prepare`: one dump, one canonical JSON text, one digest), chained in
+Python with `contracts.chain.chain_hash` from the source head, and written by `_WRITE`: one
+statement that checks the expected subject versions, moves the head, inserts every row from
+`unnest` arrays and sends one NOTIFY. The head it chains from is either the one this process last
+wrote (kept in memory: the statement moves the head only if it still holds exactly that sequence
+and hash, so a stale memory costs a retry, never a wrong link) or, failing that, the one read
+under `SELECT ... FOR UPDATE`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from contracts.chain import canonical_json, chain_hash
+from contracts.drafts import EventDraft
+from contracts.envelope import CHAIN_FIELDS
+from eventcore.metrics import CoreMetrics
+from eventcore.store.records import ConcurrencyError, RecordedEvent
+from eventcore.telemetry import current_traceparent
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A draft serialised once: its body (the envelope without chain fields), the canonical JSON
+    text of that body (what the store keeps as jsonb) and the body's sha256 digest."""
+
+    draft: EventDraft[Any]
+    body: dict[str, Any]
+    text: str
+    digest: bytes
+
+
+class BatchConflict(ConcurrencyError):
+    """A conflict at `row` of the batch written (None: not known which), so that a group commit
+    gives the error to the caller whose draft it is."""
+
+    def __init__(self, subject: str, version: int, row: int | None) -> None:
+        super().__init__(subject, version)
+        self.row = row
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    sequence: int
+    hash: bytes
+
+
+def prepare(source: str, drafts: Sequence[EventDraft[Any]]) -> list[Prepared]:
+    out: list[Prepared] = []
+    # The current span, read once for the whole batch (the propagator is not free).
+    traceparent = current_traceparent() if any(d.traceparent is None for d in drafts) else None
+    for draft in drafts:
+        draft = _with_trace_context(draft, traceparent)
+        body = draft.model_dump(mode="json")
+        if body.get("source") != source:
+            raise ValueError(f"source: event from {body.get('source')!r} in {source!r} store")
+        if not CHAIN_FIELDS.isdisjoint(body):  # a draft has none; the chain assigns them
+            body = {k: v for k, v in body.items() if k not in CHAIN_FIELDS}
+        canonical = canonical_json(body)  # == contracts.chain.canonical_body(draft)
+        out.append(Prepared(draft, body, canonical.decode(), hashlib.sha256(canonical).digest()))
+    return out
+
+
+def _with_trace_context(draft: EventDraft[Any], traceparent: str | None) -> EventDraft[Any]:
+    """Stamp the current trace onto a draft that carries none, so the relay can continue it."""
+    if draft.traceparent is None and traceparent is not None:
+        return draft.model_copy(update={"traceparent": traceparent})
+    return draft
+
+
+def links(head: Head, rows: Sequence[Prepared]) -> list[tuple[int, str, str]]:
+    """(sequence, prevhash, hash) of each row appended after `head`, hex as in the envelope."""
+    out: list[tuple[int, str, str]] = []
+    sequence, prev = head.sequence, head.hash.hex()
+    for row in rows:
+        sequence += 1
+        new = chain_hash(prev, sequence, row.digest)
+        out.append((sequence, prev, new))
+        prev = new
+    return out
+
+
+def must_follow(rows: Sequence[Prepared]) -> list[bool]:
+    """Which rows need their subject's previous version already in the store (it is not earlier
+    in the batch). A subject version twice in one batch is a conflict with itself."""
+    seen: set[tuple[str, int]] = set()
+    out: list[bool] = []
+    for n, row in enumerate(rows):
+        subject, version = row.draft.subject, row.draft.subjectversion
+        if (subject, version) in seen:
+            raise BatchConflict(subject, version, n)
+        out.append(version > 1 and (subject, version - 1) not in seen)
+        seen.add((subject, version))
+    return out
+
+
+_LOCK_HEAD = "SELECT sequence, hash FROM source_head WHERE source = $1 FOR UPDATE"
+
+# $1 source, $2/$3 the head chained from, $4/$5 the new head's prev_hash/hash, $6.. the rows.
+# The outer SELECT sees the head as the statement's snapshot did: after a miss, the head to retry
+# from. Bodies go in as text and are cast to jsonb here, so no codec re-encodes them.
+_WRITE = """
+WITH d AS (
+    SELECT * FROM unnest($6::uuid[], $7::text[], $8::text[], $9::int[], $10::text[],
+                         $11::bytea[], $12::bytea[], $13::bool[]) WITH ORDINALITY
+        AS d(event_id, event_type, subject, subject_version, body, prev_hash, hash, must_follow,
+             n)
+), missing AS (
+    SELECT min(d.n) AS n FROM d
+     WHERE d.must_follow AND NOT EXISTS (
+           SELECT 1 FROM events e
+            WHERE e.subject = d.subject AND e.subject_version = d.subject_version - 1)
+), head AS (
+    UPDATE source_head
+       SET sequence = $2::bigint + cardinality($6::uuid[]), prev_hash = $4::bytea, hash = $5::bytea
+     WHERE source = $1 AND sequence = $2::bigint AND hash = $3::bytea
+       AND (SELECT n FROM missing) IS NULL
+    RETURNING 1
+), ins AS (
+    INSERT INTO events (sequence, event_id, event_type, subject, subject_version, body,
+                        prev_hash, hash)
+    SELECT $2::bigint + d.n, d.event_id, d.event_type, d.subject, d.subject_version,
+           d.body::jsonb, d.prev_hash, d.hash
+      FROM d WHERE EXISTS (SELECT 1 FROM head)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT n FROM missing) AS missing,
+       h.sequence AS seen_sequence, h.hash AS seen_hash,
+       CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify($14, '') END AS notified
+  FROM source_head h WHERE h.source = $1
+"""
+
+_SUBJECT_VERSION_KEY = re.compile(r"=\((?P<subject>.*), (?P<version>\d+)\) already exists")
+
+
+class BatchWriter:
+    """Writes prepared rows to one source's store; remembers the head it last saw or wrote."""
+
+    def __init__(self, source: str, channel: str, metrics: CoreMetrics | None) -> None:
+        self._source = source
+        self._channel = channel
+        self._metrics = metrics
+        self._head: Head | None = None
+
+    async def write(self, conn: asyncpg.Connection, rows: Sequence[Prepared]) -> list[RecordedEvent]:
+        """Append `rows` atomically. In the caller's transaction if there is one (no savepoint);
+        otherwise the one statement is its own transaction, unless the head must be locked."""
+        follow = must_follow(rows)
+        for _ in range(2):  # from the remembered head, then from the head the miss saw
+            tried = self._head
+            if tried is None:
+                break
+            recorded = await self._attempt(conn, rows, follow, tried)
+            if recorded is not None:
+                return recorded
+            if self._head == tried:  # it moved while we waited for its lock: lock it ourselves
+                break
+        if conn.is_in_transaction():
+            return await self._locked(conn, rows, follow)
+        async with conn.transaction():
+            return await self._locked(conn, rows, follow)
+
+    async def _locked(
+        self, conn: asyncpg.Connection, rows: Sequence[Prepared], follow: list[bool]
+    ) -> list[RecordedEvent]:
+        record = await conn.fetchrow(_LOCK_HEAD, self._source)
+        if record is None:
+            raise LookupError(f"source_head has no row for {self._source!r}: run the migrations")
+        recorded = await self._attempt(conn, rows, follow, Head(record["sequence"], record["hash"]))
+        if recorded is None:  # pragma: no cover - the head is ours until we commit
+            raise RuntimeError("source head moved while locked")
+        return recorded
+
+    async def _attempt(
+        self, conn: asyncpg.Connection, rows: Sequence[Prepared], follow: list[bool], head: Head
+    ) -> list[RecordedEvent] | None:
+        """Write the rows chained from `head`; None (and the head seen remembered) if it moved."""
+        chained = links(head, rows)
+        hashes = [bytes.fromhex(new) for _, _, new in chained]
+        prevs = [head.hash, *hashes[:-1]]
+        try:
+            result = await conn.fetchrow(
+                _WRITE, self._source, head.sequence, head.hash, prevs[-1], hashes[-1],
+                [r.draft.id for r in rows], [r.draft.type for r in rows],
+                [r.draft.subject for r in rows], [r.draft.subjectversion for r in rows],
+                [r.text for r in rows], prevs, hashes, follow, self._channel,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_subject_version_key":
+                raise _conflict(exc, rows) from exc
+            raise
+        if result is None:
+            raise LookupError(f"source_head has no row for {self._source!r}: run the migrations")
+        if result["missing"] is not None:
+            n = result["missing"] - 1
+            raise BatchConflict(rows[n].draft.subject, rows[n].draft.subjectversion, n)
+        if result["inserted"] != len(rows):
+            self._head = Head(result["seen_sequence"], result["seen_hash"])
+            return None
+        self._head = Head(chained[-1][0], hashes[-1])
+        self._count(rows)
+        return [
+            RecordedEvent(sequence, row.draft.id, row.draft.type, row.draft.subject,
+                          row.draft.subjectversion, prev, new,
+                          {**row.body, "sequence": sequence, "prevhash": prev, "hash": new})
+            for row, (sequence, prev, new) in zip(rows, chained, strict=True)
+        ]
+
+    def _count(self, rows: Sequence[Prepared]) -> None:
+        if self._metrics is not None:
+            for event_type, count in Counter(r.draft.type for r in rows).items():
+                self._metrics.appended.add(count, {"type": event_type})
+
+
+def _conflict(exc: asyncpg.UniqueViolationError, rows: Sequence[Prepared]) -> BatchConflict:
+    """The conflict the unique (subject, subject_version) key reported, named by its draft."""
+    found = _SUBJECT_VERSION_KEY.search(exc.detail or "")
+    if found is not None:
+        for n, row in enumerate(rows):
+            if (row.draft.subject, str(row.draft.subjectversion)) == (
+                    found["subject"], found["version"]):
+                return BatchConflict(row.draft.subject, row.draft.subjectversion, n)
+    return BatchConflict(rows[0].draft.subject, rows[0].draft.subjectversion, None)

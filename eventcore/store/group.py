@@ -1,0 +1,193 @@
+"""Group commit: callers that append at the same time share one commit (PostgreSQL-style).
+
+The first caller to arrive when no commit is in flight becomes the *leader*: it takes its own rows
+and those of every caller queued behind it (up to `max_rows`), writes them as one batch on its own
+connection, hands each caller its own slice of the results and passes the lead to the first caller
+that queued meanwhile. Followers only wait: their connections sit idle until they get their
+results. While one group commits, the next one forms, so the commit rate, not the caller count,
+sets how many round trips and WAL flushes there are — PostgreSQL's own group commit of WAL
+flushes (`commit_delay`), done one level up, where it also spares the row lock and round trips.
+
+Failures stay with the caller that caused them. If the group's batch fails with an error that one
+caller's rows can cause (`isolate(exc)`: a concurrency conflict, a constraint, bad data), the
+leader gives the error to the caller whose row it names (`blame(exc, rows)`) and commits the
+others again as a group; when no row is named, it retries the group one caller at a time, in
+queue order. Either way on its own connection, so the conflicting caller gets its error and the
+others their results. Any other error (the leader's connection broke: the outcome is unknown)
+is given to every caller of the group.
+
+Cancellation: a follower cancelled while queued leaves the queue; one cancelled after being named
+leader passes the lead on. A cancelled leader waits for its batch to finish before it lets the
+cancellation through — the batch runs on its connection, and the followers' outcomes depend on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar, cast
+
+C = TypeVar("C")
+R = TypeVar("R")
+T = TypeVar("T")
+
+_LEAD = object()  # a waiter's outcome that says: lead the next group
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter(Generic[R]):
+    rows: Sequence[R]
+    future: asyncio.Future[object] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class GroupCommit(Generic[C, R, T]):
+    """Coalesces concurrent `submit(conn, rows)` calls into `commit(conn, all_rows)` calls.
+
+    `commit` must return one result per row, in order, and be atomic (all rows or none).
+    """
+
+    def __init__(
+        self,
+        commit: Callable[[C, list[R]], Awaitable[list[T]]],
+        *,
+        isolate: Callable[[Exception], bool],
+        blame: Callable[[Exception, Sequence[R]], int | None] = lambda exc, rows: None,
+        max_rows: int = 1_000,
+    ) -> None:
+        self._commit = commit
+        self._isolate = isolate
+        self._blame = blame
+        self._max_rows = max_rows
+        self._queue: deque[_Waiter[R]] = deque()
+        self._leading = False
+
+    async def submit(self, conn: C, rows: Sequence[R]) -> list[T]:
+        """Commit `rows` atomically, in a group with whoever else is committing now."""
+        waiter: _Waiter[R] = _Waiter(rows)
+        self._queue.append(waiter)
+        if self._leading:
+            try:
+                outcome = await waiter.future
+            except asyncio.CancelledError:
+                self._abandon(waiter)
+                raise
+            if outcome is not _LEAD:
+                return cast(list[T], outcome)
+        self._leading = True
+        return await self._lead(conn, waiter)
+
+    async def _lead(self, conn: C, own: _Waiter[R]) -> list[T]:
+        group = self._take(own)
+        batch = asyncio.ensure_future(self._run(conn, group))
+        try:
+            return await asyncio.shield(batch)
+        except asyncio.CancelledError:
+            # The batch runs on our connection: the caller must not release it, and the
+            # followers must get their outcomes, before the cancellation goes through.
+            while not batch.done():
+                try:
+                    await asyncio.wait({batch})
+                except asyncio.CancelledError:
+                    continue
+            if not batch.cancelled():
+                batch.exception()  # retrieved: the caller is cancelled, the outcome unknown
+            raise
+
+    def _take(self, own: _Waiter[R]) -> list[_Waiter[R]]:
+        self._queue.remove(own)
+        group, count = [own], len(own.rows)
+        while self._queue and count + len(self._queue[0].rows) <= self._max_rows:
+            waiter = self._queue.popleft()
+            if waiter.future.done():  # cancelled, not yet out of the queue
+                continue
+            group.append(waiter)
+            count += len(waiter.rows)
+        return group
+
+    async def _run(self, conn: C, group: list[_Waiter[R]]) -> list[T]:
+        try:
+            try:
+                outcomes = await self._outcomes(conn, group)
+            except BaseException:  # cancelled (loop shutdown): nobody learns the outcome
+                for waiter in group[1:]:
+                    waiter.future.cancel()
+                raise
+            for waiter, outcome in zip(group[1:], outcomes[1:], strict=True):
+                if waiter.future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    waiter.future.set_exception(outcome)
+                else:
+                    waiter.future.set_result(outcome)
+        finally:
+            self._hand_off()
+        if isinstance(outcomes[0], Exception):
+            raise outcomes[0]
+        return outcomes[0]
+
+    async def _outcomes(self, conn: C, group: list[_Waiter[R]]) -> list[list[T] | Exception]:
+        outcomes: list[list[T] | Exception | None] = [None] * len(group)
+        pending = list(range(len(group)))
+        while pending:
+            rows = [row for n in pending for row in group[n].rows]
+            try:
+                results = await self._commit(conn, rows)
+            except Exception as exc:  # noqa: BLE001 - handed to the callers it belongs to
+                if len(pending) == 1 or not self._isolate(exc):
+                    for n in pending:
+                        outcomes[n] = exc
+                    break
+                culprit = self._owner(group, pending, self._blame(exc, rows))
+                if culprit is None:  # not one row's fault that we can tell: one by one
+                    for n in pending:
+                        outcomes[n] = await self._alone(conn, group[n].rows)
+                    break
+                outcomes[culprit] = exc  # and the others try again without it
+                pending.remove(culprit)
+                continue
+            start = 0
+            for n in pending:
+                outcomes[n] = results[start:start + len(group[n].rows)]
+                start += len(group[n].rows)
+            break
+        return [outcome if outcome is not None else [] for outcome in outcomes]
+
+    @staticmethod
+    def _owner(group: list[_Waiter[R]], pending: list[int], row: int | None) -> int | None:
+        """The waiter whose rows hold `row` (an index into the pending waiters' rows)."""
+        if row is None:
+            return None
+        for n in pending:
+            if row < len(group[n].rows):
+                return n
+            row -= len(group[n].rows)
+        return None
+
+    async def _alone(self, conn: C, rows: Sequence[R]) -> list[T] | Exception:
+        try:
+            return await self._commit(conn, list(rows))
+        except Exception as exc:  # noqa: BLE001 - this caller's own outcome
+            return exc
+
+    def _hand_off(self) -> None:
+        """Name the first caller still waiting as the next leader, or stand down."""
+        while self._queue:
+            waiter = self._queue[0]
+            if not waiter.future.done():
+                waiter.future.set_result(_LEAD)
+                return
+            self._queue.popleft()
+        self._leading = False
+
+    def _abandon(self, waiter: _Waiter[R]) -> None:
+        """A waiting caller was cancelled: leave the queue, and pass the lead on if it had it."""
+        future = waiter.future
+        named_leader = (future.done() and not future.cancelled() and future.exception() is None
+                        and future.result() is _LEAD)
+        if waiter in self._queue:
+            self._queue.remove(waiter)
+        if named_leader:
+            self._hand_off()

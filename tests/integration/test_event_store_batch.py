@@ -1,0 +1,140 @@
+"""Batched appends on real PostgreSQL: one statement per batch, the chain the SQL always computed,
+optimistic concurrency, and the head remembered in memory going stale."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+import pytest
+
+from contracts import body_digest, parse_event, verify_chain
+from eventcore.db import create_pool
+from eventcore.store import ConcurrencyError, EventStore, RecordedEvent, notify_channel
+from tests.integration.store_kit import SOURCE, consent_draft, core_schema, new_subject
+
+pytestmark = pytest.mark.integration
+
+
+async def assert_chain_holds(conn: asyncpg.Connection, store: EventStore) -> list[RecordedEvent]:
+    """Gapless from 1, verified by the contracts, and each hash what the SQL chain gives."""
+    stored = await store.read_after(conn, 0, 100_000)
+    assert [e.sequence for e in stored] == list(range(1, len(stored) + 1))
+    assert verify_chain(parse_event(json.dumps(e.envelope)) for e in stored) is None
+    prev = bytes(32)
+    for event in stored:
+        digest = body_digest(parse_event(json.dumps(event.envelope)))
+        sql_hash = await conn.fetchval("SELECT sha256($1::bytea || int8send($2) || $3::bytea)",
+                                       prev, event.sequence, digest)
+        assert (event.prevhash, event.hash) == (prev.hex(), sql_hash.hex())
+        prev = sql_hash
+    assert await store.head(conn) == len(stored)
+    return stored
+
+
+async def test_batches_are_one_transaction_each_chained_gapless_and_returned_as_stored(
+        database_url: str) -> None:
+    schema = await core_schema(database_url)
+    pool = await create_pool(database_url, schema)
+    store = EventStore(SOURCE)
+    a, b, c = new_subject(), new_subject(), new_subject()
+    notified: list[str] = []
+    listener = await asyncpg.connect(database_url)
+    await listener.add_listener(notify_channel(SOURCE), lambda *args: notified.append(args[2]))
+    try:
+        async with pool.acquire() as conn:
+            returned = await store.append(conn, [consent_draft(a, 1), consent_draft(a, 2),
+                                                 consent_draft(b, 1), consent_draft(a, 3)])
+            returned += await store.append(conn, [consent_draft(c, 1)])
+            async with conn.transaction():  # inside the caller's transaction
+                returned += await store.append(conn, [consent_draft(b, 2), consent_draft(c, 2)])
+                returned += await store.append(conn, [consent_draft(a, 4)])
+            returned += await store.append(conn, [consent_draft(new_subject(), 1)
+                                                  for _ in range(250)])
+            stored = await assert_chain_holds(conn, store)
+            assert returned == stored, "the returned events are exactly what was stored"
+            transactions = await conn.fetchval(
+                "SELECT count(DISTINCT xmin::text::bigint) FROM events")
+            assert transactions == 4, "one transaction per batch (two appends in one txn)"
+        await asyncio.sleep(0.2)
+        assert notified and len(notified) <= 5
+    finally:
+        await listener.close()
+        await pool.close()
+
+
+async def test_version_rules_hold_within_and_across_batches(database_url: str) -> None:
+    schema = await core_schema(database_url)
+    pool = await create_pool(database_url, schema)
+    store, a, b = EventStore(SOURCE), new_subject(), new_subject()
+    try:
+        async with pool.acquire() as conn:
+            await store.append(conn, [consent_draft(a, 1)])
+            refused = [
+                [consent_draft(a, 1)],  # taken
+                [consent_draft(a, 3)],  # not next
+                [consent_draft(b, 1), consent_draft(a, 2), consent_draft(a, 2)],  # twice
+                [consent_draft(b, 1), consent_draft(a, 3), consent_draft(a, 2)],  # out of order
+                [consent_draft(b, 1), consent_draft(b, 3)],  # a gap inside the batch
+            ]
+            for drafts in refused:
+                with pytest.raises(ConcurrencyError):
+                    await store.append(conn, drafts)
+                assert await store.head(conn) == 1, "a refused batch writes nothing"
+            # A conflict found by the version check leaves the caller's transaction usable.
+            async with conn.transaction():
+                with pytest.raises(ConcurrencyError):
+                    await store.append(conn, [consent_draft(a, 5)])
+                await store.append(conn, [consent_draft(a, 2)])
+            # A rolled-back append leaves the remembered head stale; the next append notices.
+            with pytest.raises(RuntimeError):
+                async with conn.transaction():
+                    await store.append(conn, [consent_draft(b, 1), consent_draft(b, 2)])
+                    raise RuntimeError("the caller gives up")
+            assert await store.head(conn) == 2
+            await store.append(conn, [consent_draft(b, 1)])
+            async with conn.transaction():
+                await store.append(conn, [consent_draft(b, 2)])
+            stored = await assert_chain_holds(conn, store)
+            assert [(e.subject, e.subject_version) for e in stored] == [
+                (a, 1), (a, 2), (b, 1), (b, 2)]
+    finally:
+        await pool.close()
+
+
+async def test_two_writers_of_the_same_version_one_wins(database_url: str) -> None:
+    schema = await core_schema(database_url)
+    pool = await create_pool(database_url, schema, max_size=8)
+    # Two stores: two processes, each with its own memory of the head.
+    stores = [EventStore(SOURCE), EventStore(SOURCE)]
+    try:
+        for in_transaction in (False, True):
+            for round_ in range(5):
+                subject = new_subject()
+                gate = asyncio.Event()
+
+                async def write(store: EventStore, subject: str = subject,
+                                gate: asyncio.Event = gate,
+                                in_transaction: bool = in_transaction) -> object:
+                    async with pool.acquire() as conn:
+                        await gate.wait()
+                        try:
+                            if in_transaction:
+                                async with conn.transaction():
+                                    return await store.append(conn, [consent_draft(subject, 1)])
+                            return await store.append(conn, [consent_draft(subject, 1)])
+                        except ConcurrencyError as exc:
+                            return exc
+                # Same store (one process: its group commit) and two stores (two processes).
+                pair = (stores[0], stores[0]) if round_ % 2 else (stores[0], stores[1])
+                tasks = [asyncio.create_task(write(s)) for s in pair]
+                await asyncio.sleep(0.02)
+                gate.set()
+                outcomes = await asyncio.gather(*tasks)
+                assert sorted(isinstance(o, ConcurrencyError) for o in outcomes) == [False, True]
+                assert any(isinstance(o, list) for o in outcomes)
+        async with pool.acquire() as conn:
+            await assert_chain_holds(conn, stores[0])
+    finally:
+        await pool.close()
