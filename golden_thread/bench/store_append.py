@@ -1,5 +1,7 @@
-"""The event store's append (one statement per event: head bump, chain hash in SQL, insert,
-NOTIFY), exactly as the services call it, on the same pool settings and telemetry they use."""
+"""The event store's append (one statement per call whatever its size: version check, hashes
+chained in Python, insert from arrays, head move, NOTIFY; concurrent calls outside a transaction
+share a group commit), exactly as the services call it, on the same pool settings and telemetry
+they use."""
 
 from __future__ import annotations
 
