@@ -4,9 +4,13 @@ Drafts are prepared once (`prepare`: one dump, one canonical JSON text, one dige
 Python with `contracts.chain.chain_hash` from the source head, and written by `_WRITE`: one
 statement that checks the expected subject versions, moves the head, inserts every row from
 `unnest` arrays and sends one NOTIFY. The head it chains from is either the one this process last
-wrote (kept in memory: the statement moves the head only if it still holds exactly that sequence
-and hash, so a stale memory costs a retry, never a wrong link) or, failing that, the one read
-under `SELECT ... FOR UPDATE`.
+wrote or is writing (kept in memory: the statement locks the head row and moves it only if it
+then holds exactly that sequence and hash, so a stale memory costs a retry, never a wrong link);
+after a miss, the head the statement found, and failing that, the one read under
+`SELECT ... FOR UPDATE`. Because the comparison is made under the lock, an append that chains on
+one still committing (an append in a caller's transaction, say) waits for it in the server and
+lands. (Sending the next group before the last one commits was tried: the two statements can reach
+the server in either order, and the misses cost more than the overlap gained.)
 """
 
 from __future__ import annotations
@@ -106,8 +110,10 @@ def must_follow(rows: Sequence[Prepared]) -> list[bool]:
 _LOCK_HEAD = "SELECT sequence, hash FROM source_head WHERE source = $1 FOR UPDATE"
 
 # $1 source, $2/$3 the head chained from, $4/$5 the new head's prev_hash/hash, $6.. the rows.
-# The outer SELECT sees the head as the statement's snapshot did: after a miss, the head to retry
-# from. Bodies go in as text and are cast to jsonb here, so no codec re-encodes them.
+# The head row is always locked (UPDATE), and only then compared with the head the rows were
+# chained from: a statement sent while an earlier batch is still committing waits for it and
+# chains on. On a miss the head is left as it was and returned: the head to retry from.
+# Bodies go in as text and are cast to jsonb here, so no codec re-encodes them.
 _WRITE = """
 WITH d AS (
     SELECT * FROM unnest($6::uuid[], $7::text[], $8::text[], $9::int[], $10::text[],
@@ -120,30 +126,39 @@ WITH d AS (
            SELECT 1 FROM events e
             WHERE e.subject = d.subject AND e.subject_version = d.subject_version - 1)
 ), head AS (
-    UPDATE source_head
-       SET sequence = $2::bigint + cardinality($6::uuid[]), prev_hash = $4::bytea, hash = $5::bytea
-     WHERE source = $1 AND sequence = $2::bigint AND hash = $3::bytea
-       AND (SELECT n FROM missing) IS NULL
-    RETURNING 1
+    UPDATE source_head SET
+        sequence = CASE WHEN sequence = $2::bigint AND hash = $3::bytea
+                         AND (SELECT n FROM missing) IS NULL
+                        THEN $2::bigint + cardinality($6::uuid[]) ELSE sequence END,
+        prev_hash = CASE WHEN sequence = $2::bigint AND hash = $3::bytea
+                          AND (SELECT n FROM missing) IS NULL
+                         THEN $4::bytea ELSE prev_hash END,
+        hash = CASE WHEN sequence = $2::bigint AND hash = $3::bytea
+                     AND (SELECT n FROM missing) IS NULL
+                    THEN $5::bytea ELSE hash END
+     WHERE source = $1
+    RETURNING sequence, hash
 ), ins AS (
     INSERT INTO events (sequence, event_id, event_type, subject, subject_version, body,
                         prev_hash, hash)
     SELECT $2::bigint + d.n, d.event_id, d.event_type, d.subject, d.subject_version,
            d.body::jsonb, d.prev_hash, d.hash
-      FROM d WHERE EXISTS (SELECT 1 FROM head)
+      FROM d
+     WHERE EXISTS (SELECT 1 FROM head WHERE head.sequence = $2::bigint + cardinality($6::uuid[])
+                                        AND head.hash = $5::bytea)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT n FROM missing) AS missing,
-       h.sequence AS seen_sequence, h.hash AS seen_hash,
+       (SELECT sequence FROM head) AS head_sequence, (SELECT hash FROM head) AS head_hash,
        CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify($14, '') END AS notified
-  FROM source_head h WHERE h.source = $1
 """
 
 _SUBJECT_VERSION_KEY = re.compile(r"=\((?P<subject>.*), (?P<version>\d+)\) already exists")
 
 
 class BatchWriter:
-    """Writes prepared rows to one source's store; remembers the head it last saw or wrote."""
+    """Writes prepared rows to one source's store; remembers the head it last wrote (or is
+    writing: an append in a transaction and a group commit may be on their way at once)."""
 
     def __init__(self, source: str, channel: str, metrics: CoreMetrics | None) -> None:
         self._source = source
@@ -155,15 +170,14 @@ class BatchWriter:
         """Append `rows` atomically. In the caller's transaction if there is one (no savepoint);
         otherwise the one statement is its own transaction, unless the head must be locked."""
         follow = must_follow(rows)
-        for _ in range(2):  # from the remembered head, then from the head the miss saw
-            tried = self._head
-            if tried is None:
+        head = self._head
+        for _ in range(2):  # from the head in memory, then from the one the miss returned
+            if head is None:
                 break
-            recorded = await self._attempt(conn, rows, follow, tried)
-            if recorded is not None:
-                return recorded
-            if self._head == tried:  # it moved while we waited for its lock: lock it ourselves
-                break
+            outcome = await self._attempt(conn, rows, follow, head)
+            if not isinstance(outcome, Head):
+                return outcome
+            head = outcome
         if conn.is_in_transaction():
             return await self._locked(conn, rows, follow)
         async with conn.transaction():
@@ -175,18 +189,20 @@ class BatchWriter:
         record = await conn.fetchrow(_LOCK_HEAD, self._source)
         if record is None:
             raise LookupError(f"source_head has no row for {self._source!r}: run the migrations")
-        recorded = await self._attempt(conn, rows, follow, Head(record["sequence"], record["hash"]))
-        if recorded is None:  # pragma: no cover - the head is ours until we commit
-            raise RuntimeError("source head moved while locked")
-        return recorded
+        outcome = await self._attempt(conn, rows, follow, Head(record["sequence"], record["hash"]))
+        if not isinstance(outcome, Head):
+            return outcome
+        raise RuntimeError("source head moved while locked")  # pragma: no cover - it is ours
 
     async def _attempt(
         self, conn: asyncpg.Connection, rows: Sequence[Prepared], follow: list[bool], head: Head
-    ) -> list[RecordedEvent] | None:
-        """Write the rows chained from `head`; None (and the head seen remembered) if it moved."""
+    ) -> list[RecordedEvent] | Head:
+        """Write the rows chained from `head`; if the head was elsewhere, where it was."""
         chained = links(head, rows)
         hashes = [bytes.fromhex(new) for _, _, new in chained]
         prevs = [head.hash, *hashes[:-1]]
+        target = Head(chained[-1][0], hashes[-1])
+        self._head = target  # tentatively: an append sent meanwhile chains on from here
         try:
             result = await conn.fetchrow(
                 _WRITE, self._source, head.sequence, head.hash, prevs[-1], hashes[-1],
@@ -194,19 +210,22 @@ class BatchWriter:
                 [r.draft.subject for r in rows], [r.draft.subjectversion for r in rows],
                 [r.text for r in rows], prevs, hashes, follow, self._channel,
             )
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_subject_version_key":
+        except BaseException as exc:
+            self._settle(target, head)
+            if isinstance(exc, asyncpg.UniqueViolationError) and (
+                    exc.constraint_name == "events_subject_version_key"):
                 raise _conflict(exc, rows) from exc
             raise
-        if result is None:
+        if result is None or result["head_sequence"] is None:
+            self._settle(target, head)
             raise LookupError(f"source_head has no row for {self._source!r}: run the migrations")
-        if result["missing"] is not None:
-            n = result["missing"] - 1
-            raise BatchConflict(rows[n].draft.subject, rows[n].draft.subjectversion, n)
         if result["inserted"] != len(rows):
-            self._head = Head(result["seen_sequence"], result["seen_hash"])
-            return None
-        self._head = Head(chained[-1][0], hashes[-1])
+            actual = Head(result["head_sequence"], result["head_hash"])
+            self._settle(target, actual)
+            if result["missing"] is not None:
+                n = result["missing"] - 1
+                raise BatchConflict(rows[n].draft.subject, rows[n].draft.subjectversion, n)
+            return actual
         self._count(rows)
         return [
             RecordedEvent(sequence, row.draft.id, row.draft.type, row.draft.subject,
@@ -214,6 +233,12 @@ class BatchWriter:
                           {**row.body, "sequence": sequence, "prevhash": prev, "hash": new})
             for row, (sequence, prev, new) in zip(rows, chained, strict=True)
         ]
+
+    def _settle(self, target: Head, actual: Head) -> None:
+        """Our batch did not land on `target`: unless a later batch already chained on from it
+        (it will miss too, and settle the head itself), remember where the head really is."""
+        if self._head == target:
+            self._head = actual
 
     def _count(self, rows: Sequence[Prepared]) -> None:
         if self._metrics is not None:

@@ -138,3 +138,28 @@ async def test_two_writers_of_the_same_version_one_wins(database_url: str) -> No
             await assert_chain_holds(conn, stores[0])
     finally:
         await pool.close()
+
+
+async def test_an_append_chained_on_an_uncommitted_one_waits_for_it_and_lands_either_way(
+        database_url: str) -> None:
+    schema = await core_schema(database_url)
+    pool = await create_pool(database_url, schema, max_size=4)
+    store = EventStore(SOURCE)
+    try:
+        for commit in (True, False):
+            async with pool.acquire() as holder, pool.acquire() as other:
+                tx = holder.transaction()
+                await tx.start()
+                [held] = await store.append(holder, [consent_draft(new_subject(), 1)])
+                # Chains on `held` (the head in memory), which is not committed yet.
+                lone = asyncio.create_task(store.append(other, [consent_draft(new_subject(), 1)]))
+                await asyncio.sleep(0.1)
+                assert not lone.done(), "it waits for the head row's lock"
+                await (tx.commit() if commit else tx.rollback())
+                [landed] = await asyncio.wait_for(lone, 10)
+                assert landed.sequence == held.sequence + (1 if commit else 0)
+        async with pool.acquire() as conn:
+            stored = await assert_chain_holds(conn, store)
+            assert len(stored) == 3
+    finally:
+        await pool.close()
