@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterator
 from typing import Generic, TypeVar
 
 _M64 = (1 << 64) - 1
-_START = 1 << 12
+_START = 1 << 14
 T = TypeVar("T", bound=Hashable)
 
 
@@ -44,13 +44,29 @@ class UuidTable:
 
     def add(self, key: int) -> int:
         """Number a key not in the table yet (check with `find` first)."""
-        n = len(self.his)
-        if 2 * n >= self._mask:
+        n = self.put(key)
+        if n < 0:
+            raise KeyError("already numbered")
+        return n
+
+    def put(self, key: int) -> int:
+        """Number `key` if new and return its number; if known, return -1 - its number."""
+        if 2 * len(self.his) >= self._mask:
             self._grow()
         hi, lo = key >> 64, key & _M64
-        self.his.append(hi)
+        slots, his, mask = self._slots, self.his, self._mask
+        i = (hi ^ (hi >> 29) ^ lo) & mask
+        while True:
+            n = slots[i] - 1
+            if n < 0:
+                break
+            if his[n] == hi and self.los[n] == lo:
+                return -1 - n
+            i = (i + 1) & mask
+        n = len(his)
+        his.append(hi)
         self.los.append(lo)
-        self._place(n, hi, lo)
+        slots[i] = n + 1
         return n
 
     def key(self, n: int) -> int:
@@ -102,17 +118,23 @@ class TextTable:
 
     def number(self, text: str) -> int:
         """The number of `text`, added if new."""
-        n = self.find(text)
-        if n >= 0:
-            return n
-        n = len(self._hashes)
-        if 2 * n >= self._mask:
+        if 2 * len(self._hashes) >= self._mask:
             self._grow()
         h = hash(text)
-        self._hashes.append(h)
+        slots, hashes, mask = self._slots, self._hashes, self._mask
+        i = h & mask
+        while True:
+            n = slots[i] - 1
+            if n < 0:
+                break
+            if hashes[n] == h and self.text(n) == text:
+                return n
+            i = (i + 1) & mask
+        n = len(hashes)
+        hashes.append(h)
         self._text += text.encode("utf-8")
         self._ends.append(len(self._text))
-        self._place(n, h)
+        slots[i] = n + 1
         return n
 
     def text(self, n: int) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from golden_thread.audit.columns import Interned, RefLists, TextTable, UuidTable
 from golden_thread.audit.model import AuditBreak, BreakKind
-from golden_thread.audit.nodes import EventIndex, Key, key_of, show
+from golden_thread.audit.nodes import EventIndex, Key, show
 from golden_thread.audit.record import (
     ACTION,
     CONVERSATION,
@@ -53,13 +53,22 @@ class InfluenceGraph(GraphViews):
         self.n_conversations = RefLists()
         self.n_channel: array[int] = array("i")
         self.n_time: array[float] = array("d")
-        # Insights, priorities and actions are few: a list of fields per entity.
         self.ins = UuidTable()
-        self.i_rows: list[list[Any]] = []  # node, conversations, category, time, rev., revised
+        self.i_node: array[int] = array("i")  # the latest revision's event
+        self.i_conversations = RefLists()
+        self.i_category: array[int] = array("i")
+        self.i_time: array[float] = array("d")  # first drafted
+        self.i_revision: array[int] = array("q")
+        self.i_revised: array[float] = array("d")  # this revision
         self.pri = UuidTable()
-        self.p_rows: list[tuple[int, tuple[int, ...], float]] = []  # node, insights, time
+        self.r_node: array[int] = array("i")
+        self.r_insights = RefLists()
+        self.r_time: array[float] = array("d")
         self.act = UuidTable()
-        self.a_rows: list[tuple[Any, ...]] = []  # node, priorities, time, status, place, ...
+        self.a_node: array[int] = array("i")  # the first version's event
+        self.a_priorities = RefLists()
+        self.a_time: array[float] = array("d")  # first recorded
+        self.a_names: array[int] = array("i")  # status, place, service, framework (4 each)
         self._pending: dict[Key, list[int]] = {}  # cited id not seen yet -> citing event nodes
         self._skew = clock_skew_s
 
@@ -70,25 +79,23 @@ class InfluenceGraph(GraphViews):
     def add(self, rec: Rec) -> list[AuditBreak]:
         """Fold one event in (in its source's order); return what it breaks at once."""
         recorded = rec.recorded
-        known = self.index.node(rec.id)
-        if known >= 0:
-            source, sequence, _ = self.index.position(known)
+        node = self.index.add(rec.id, rec.source, rec.sequence, rec.hash, recorded)
+        if node < 0:
+            source, sequence, _ = self.index.position(-1 - node)
             return [AuditBreak(BreakKind.CONFLICT, rec.source, rec.sequence, show(rec.id),
                                f"event id already used by {source} #{sequence}", recorded)]
-        node = self.index.add(rec.id, rec.source, rec.sequence, rec.hash, recorded)
         introduced = self._fold(node, rec.kind, rec.data)
         introduced.append(rec.id)
         breaks: list[AuditBreak] = []
         if self._pending:
             for k in introduced:
                 breaks.extend(self._resolve(k, node))
-        for cited in rec.causes:
-            key = key_of(cited)
+        for i, key in enumerate(rec.causes):
             found = self._recorded_of(key)
             if found is None:
                 self._pending.setdefault(key, []).append(node)
             elif found > recorded + self._skew:
-                breaks.append(self._later(node, cited))
+                breaks.append(self._later(node, rec.cited[i] if rec.cited else show(key)))
         return breaks
 
     def finish(self) -> list[AuditBreak]:
@@ -110,28 +117,23 @@ class InfluenceGraph(GraphViews):
         if kind == CONVERSATION:
             return self._conversation(node, data)
         if kind == INSIGHT:
-            key, conversations, category, revision, time = data
-            n = self.ins.find(key)
-            if n < 0:
-                self.ins.add(key)
-                self.i_rows.append([node, conversations, category, time, revision, time])
-            else:
-                row = self.i_rows[n]
-                row[0], row[1], row[2], row[4], row[5] = (node, conversations, category,
-                                                          revision, time)
-            return [key]
+            self._insight(node, data)
+            return [data[0]]
         if kind == PRIORITY:
             key, insights, time = data
-            _put(self.pri, self.p_rows, key, (node, insights, time))
+            n = self.pri.put(key)
+            if n >= 0:
+                self.r_node.append(node)
+                self.r_insights.append(insights)
+                self.r_time.append(time)
+            else:
+                n = -1 - n
+                self.r_node[n], self.r_time[n] = node, time
+                self.r_insights.set(n, insights)
             return [key]
         if kind == ACTION:
-            key, priorities, time, status, place, service, framework = data
-            n = self.act.find(key)
-            if n >= 0:
-                node, time = self.a_rows[n][0], self.a_rows[n][2]
-            _put(self.act, self.a_rows, key,
-                 (node, priorities, time, status, place, service, framework))
-            return [key]
+            self._action(node, data)
+            return [data[0]]
         if kind == NOTIFICATION:
             return self._notification(node, data)
         participant_id: str = data[0]
@@ -139,6 +141,36 @@ class InfluenceGraph(GraphViews):
         if kind == ERASED:
             self.p_erased[p] = 1
         return [participant_id]
+
+    def _insight(self, node: int, data: tuple[Any, ...]) -> None:
+        key, conversations, category, revision, time = data
+        n = self.ins.put(key)
+        if n >= 0:
+            self.i_node.append(node)
+            self.i_conversations.append(conversations)
+            self.i_category.append(self.names.number(category))
+            self.i_time.append(time)
+            self.i_revision.append(revision)
+            self.i_revised.append(time)
+        else:  # a revision: the first draft's time stays
+            n = -1 - n
+            self.i_node[n], self.i_category[n] = node, self.names.number(category)
+            self.i_conversations.set(n, conversations)
+            self.i_revision[n], self.i_revised[n] = revision, time
+
+    def _action(self, node: int, data: tuple[Any, ...]) -> None:
+        key, priorities, time, *names = data  # status, place, service, framework
+        numbers = [self.names.number(name) for name in names]
+        n = self.act.put(key)
+        if n >= 0:
+            self.a_node.append(node)
+            self.a_priorities.append(priorities)
+            self.a_time.append(time)
+            self.a_names.extend(numbers)
+        else:  # a later version: the first one's event and time stay
+            n = -1 - n
+            self.a_priorities.set(n, priorities)
+            self.a_names[4 * n:4 * n + 4] = array("i", numbers)
 
     def _conversation(self, node: int, data: tuple[Any, ...]) -> list[Key]:
         key, participant_id, given, categories, place, time = data
@@ -152,15 +184,15 @@ class InfluenceGraph(GraphViews):
                               for new, before in zip(given, old, strict=True))
             self.p_equity[p] = self.names.number(given)
         category_set, place_name = self.names.number(categories), self.names.number(place)
-        n = self.convs.find(key)
-        if n < 0:
-            self.convs.add(key)
+        n = self.convs.put(key)
+        if n >= 0:
             self.c_node.append(node)
             self.c_participant.append(p)
             self.c_categories.append(category_set)
             self.c_place.append(place_name)
             self.c_time.append(time)
         else:
+            n = -1 - n
             self.c_node[n], self.c_participant[n], self.c_time[n] = node, p, time
             self.c_categories[n], self.c_place[n] = category_set, place_name
         return [key, participant_id]
@@ -212,12 +244,11 @@ class InfluenceGraph(GraphViews):
         n = self.convs.find(key)
         if n >= 0:
             return self.c_node[n]
-        for table, rows in ((self.ins, self.i_rows), (self.pri, self.p_rows),
-                            (self.act, self.a_rows)):
+        for table, nodes in ((self.ins, self.i_node), (self.pri, self.r_node),
+                             (self.act, self.a_node)):
             n = table.find(key)
             if n >= 0:
-                node: int = rows[n][0]
-                return node
+                return nodes[n]
         n = self.notes.find(key)
         return -1 if n < 0 else self.n_node[n]
 
@@ -249,11 +280,3 @@ class InfluenceGraph(GraphViews):
         return AuditBreak(kind, source, sequence, self.index.event_id(node), reason,
                           self.index.recorded(node))
 
-
-def _put(table: UuidTable, rows: list[Any], key: int, row: Any) -> None:
-    n = table.find(key)
-    if n < 0:
-        table.add(key)
-        rows.append(row)
-    else:
-        rows[n] = row

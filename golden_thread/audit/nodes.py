@@ -114,16 +114,19 @@ class EventIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add(self, event_id: int, source: str, sequence: int, hash_hex: str, recorded: float) -> int:
+    def add(self, event_id: int, source: str, sequence: int, hash_: bytes, recorded: float) -> int:
+        """The new event's node; if its id is already known, -1 - that event's node."""
+        node = self._ids.put(event_id)
+        if node < 0:
+            return node
         number = self._source_number.get(source)
         if number is None:
             number = self._source_number[source] = len(self._source_names)
             self._source_names.append(source)
-        node = self._ids.add(event_id)
         self._source.append(number)
         self._sequence.append(sequence)
         self._recorded.append(recorded)
-        self._hashes += bytes.fromhex(hash_hex)
+        self._hashes += hash_
         return node
 
     def node(self, event_id: int) -> int:

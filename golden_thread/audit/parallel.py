@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import multiprocessing
 import os
 from collections.abc import AsyncIterator
@@ -17,11 +18,20 @@ from datetime import datetime
 from typing import Any
 
 from golden_thread.audit.model import AuditBreak
-from golden_thread.audit.record import Rec, parse_batch
+from golden_thread.audit.record import parse_batch
 from golden_thread.audit.sources import Raw
 from golden_thread.audit.verify import Replay
 
-Checked = list[Rec | AuditBreak]
+Checked = list[tuple[Any, ...] | AuditBreak]
+_M_MMAP_THRESHOLD = -3
+
+
+def steady_heap() -> None:
+    """Keep large blocks out of the heap (glibc): a replay frees many batch-sized buffers,
+    which raises glibc's dynamic mmap threshold, after which the graph's growing columns are
+    reallocated inside the heap and leave holes the process never gives back."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
 
 
 def default_workers() -> int:
@@ -35,6 +45,7 @@ async def feed_batches(replay: Replay, batches: AsyncIterator[list[Raw]],
     through `workers` processes (none: in this process throughout)."""
     options = replay.options
     count = default_workers() if workers is None else workers
+    steady_heap()
     async for batch in batches:
         for raw in batch:
             replay.feed(raw)

@@ -67,6 +67,9 @@ class Sequencer:
         if not lane.below_cut(sequence):
             lane.after_as_of += 1
             return []
+        if sequence == lane.next and not lane.buffer:  # in order, as from a store
+            lane.next += 1
+            return [event]
         if sequence < lane.next:
             self._repeat(lane, event)
             return []
@@ -112,7 +115,7 @@ class Sequencer:
 
     def _repeat(self, lane: Lane, event: Event) -> None:
         known = self._positions(event.id)
-        if known is not None and known == (event.source, event.sequence, _hash(event)):
+        if known is not None and known == (event.source, event.sequence, event.hash):
             self._duplicate_or_altered(lane, event)
         elif event.sequence in lane.skipped:
             self._conflict(event, "arrived after later events of its source had been replayed "
@@ -138,7 +141,3 @@ class Sequencer:
     def _conflict(self, event: Event, reason: str) -> None:
         self._on_break(AuditBreak(BreakKind.CONFLICT, event.source, event.sequence,
                                   show(event.id), reason, event.recorded))
-
-
-def _hash(event: Event) -> bytes:
-    return bytes.fromhex(event.hash)

@@ -17,7 +17,7 @@ from contracts.envelope import Envelope
 from golden_thread.audit.graph import InfluenceGraph
 from golden_thread.audit.model import AuditBreak, BreakKind, SourceSummary, Verification
 from golden_thread.audit.nodes import show
-from golden_thread.audit.record import Rec, parse_message, record_of
+from golden_thread.audit.record import TYPE_NAMES, Rec, as_rec, parse_message, record_of
 from golden_thread.audit.sequencer import Sequencer
 
 
@@ -56,7 +56,7 @@ class Replay:
         self.graph = InfluenceGraph(clock_skew_s=options.clock_skew_s)
         self._sequencer = Sequencer(self.graph.position, self._record,
                                     max_buffered=options.max_buffered)
-        self._heads: dict[str, tuple[int, str]] = {}
+        self._heads: dict[str, tuple[int, bytes]] = {}
         self._verified: Counter[str] = Counter()
         self._types: Counter[str] = Counter()
         self._breaks: list[AuditBreak] = []
@@ -77,7 +77,7 @@ class Replay:
             self.feed(raw)
         return self
 
-    def feed_records(self, records: Iterable[Rec | AuditBreak]) -> None:
+    def feed_records(self, records: Iterable[Rec | tuple[Any, ...] | AuditBreak]) -> None:
         """Take messages already checked on their own (`record.parse_message`), in arrival
         order: put each source back in order, verify its chain, fold it into the graph."""
         every = self.options.progress_every
@@ -87,7 +87,7 @@ class Replay:
             if isinstance(rec, AuditBreak):
                 self._record(rec)
             else:
-                for ready in offer(rec):
+                for ready in offer(rec if type(rec) is Rec else as_rec(rec)):
                     self._accept(ready)
             if self._progress is not None and self._messages % every == 0:
                 self._progress(Progress(self._messages, self._events, self._sequencer.buffered,
@@ -139,11 +139,11 @@ class Replay:
                 self._record(caused)
         self._events += 1
         self._verified[source] += 1
-        self._types[rec.type] += 1
+        self._types[TYPE_NAMES[rec.kind]] += 1
 
     def _head(self, source: str) -> ChainHead:
-        sequence, hash_hex = self._heads.get(source, _GENESIS)
-        return ChainHead(sequence, hash_hex)
+        sequence, hash_ = self._heads.get(source, _GENESIS)
+        return ChainHead(sequence, hash_.hex())
 
     def _record(self, found: AuditBreak) -> None:
         self._breaks_total += 1
@@ -176,10 +176,10 @@ def first_breaks(breaks: list[AuditBreak]) -> list[AuditBreak]:
     return [k[4] for k in keyed]
 
 
-_GENESIS = (0, GENESIS_HASH)
+_GENESIS = (0, bytes.fromhex(GENESIS_HASH))
 
 
-def _break_reason(head_sequence: int, head_hash: str, rec: Rec) -> str:
+def _break_reason(head_sequence: int, head_hash: bytes, rec: Rec) -> str:
     """As `contracts.chain.ChainVerifier` words it (a test holds them to the same words)."""
     expected = head_sequence + 1
     if rec.sequence > expected:

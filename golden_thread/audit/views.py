@@ -77,11 +77,21 @@ class GraphViews:
     n_channel: array[int]
     n_time: array[float]
     ins: UuidTable
-    i_rows: list[list[Any]]
+    i_node: array[int]
+    i_conversations: RefLists
+    i_category: array[int]
+    i_time: array[float]
+    i_revision: array[int]
+    i_revised: array[float]
     pri: UuidTable
-    p_rows: list[tuple[int, tuple[int, ...], float]]
+    r_node: array[int]
+    r_insights: RefLists
+    r_time: array[float]
     act: UuidTable
-    a_rows: list[tuple[Any, ...]]
+    a_node: array[int]
+    a_priorities: RefLists
+    a_time: array[float]
+    a_names: array[int]
 
     @cached_property
     def participants(self) -> Mapping[str, Participant]:
@@ -110,15 +120,27 @@ class GraphViews:
 
     @cached_property
     def insights(self) -> Mapping[int, Insight]:
-        return _uuid_view(self.ins, lambda n: Insight(*self.i_rows[n]))
+        def build(n: int) -> Insight:
+            return Insight(self.i_node[n], self.i_conversations.get(n),
+                           self.names.values[self.i_category[n]], self.i_time[n],
+                           self.i_revision[n], self.i_revised[n])
+
+        return _uuid_view(self.ins, build)
 
     @cached_property
     def priorities(self) -> Mapping[int, Priority]:
-        return _uuid_view(self.pri, lambda n: Priority(*self.p_rows[n]))
+        return _uuid_view(self.pri, lambda n: Priority(self.r_node[n], self.r_insights.get(n),
+                                                       self.r_time[n]))
 
     @cached_property
     def actions(self) -> Mapping[int, Action]:
-        return _uuid_view(self.act, lambda n: Action(*self.a_rows[n]))
+        def build(n: int) -> Action:
+            status, place, service, framework = (self.names.values[v]
+                                                 for v in self.a_names[4 * n:4 * n + 4])
+            return Action(self.a_node[n], self.a_priorities.get(n), self.a_time[n], status,
+                          place, service, framework)
+
+        return _uuid_view(self.act, build)
 
     @cached_property
     def notifications(self) -> Mapping[int, Notification]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -51,9 +52,11 @@ async def replay(url: str, schemas: list[str]) -> dict[str, Any]:
 
     before = psutil.Process().memory_info().rss / 1e6
     started = time.perf_counter()
+    workers = os.environ.get("GT_AUDIT_WORKERS")  # default: one per core, up to 4
     _, verification = await replay_history(
         HistorySource(store_url=url, schemas=tuple(schemas)),
-        ReplayOptions(progress_every=10**12), quiet=True)
+        ReplayOptions(progress_every=10**12), quiet=True,
+        workers=None if workers is None else int(workers))
     seconds = time.perf_counter() - started
     return {"events": verification.events, "messages": verification.messages,
             "seconds": seconds, "verified": verification.verified,
