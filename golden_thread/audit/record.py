@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from orjson import OPT_SORT_KEYS
 from orjson import dumps as json_dumps
 from orjson import loads as json_loads
 
-from contracts.chain import chain_hash, expected_hash
+from contracts.chain import expected_hash
 from contracts.envelope import CHAIN_FIELDS, Envelope
 from contracts.events import (
     ActionTaken,
@@ -87,24 +88,31 @@ def parse_message(raw: bytes | str, as_of: datetime | None = None) -> Rec | Audi
 
 
 def record_of(event: Envelope[Any], digest: bytes | None, as_of: datetime | None) -> Rec:
-    intact = (digest is not None
-              and event.hash == chain_hash(event.prevhash, event.sequence, digest)) or (
+    prevhash, stated = bytes.fromhex(event.prevhash), bytes.fromhex(event.hash)
+    sequence = event.sequence
+    # contracts.chain.chain_hash, on bytes; when the digest of the message as received does
+    # not give the stated hash, the parsed event's own canonical body decides.
+    intact = (digest is not None and stated == hashlib.sha256(
+        prevhash + sequence.to_bytes(8, "big", signed=True) + digest).digest()) or (
         event.hash == expected_hash(event))
     kind, data = _payload(event.data, event.time.timestamp())
     recorded = event.recordedtime
-    causes = tuple(key_of(c) for c in event.causationids)
+    cited = event.causationids
+    causes = tuple(key_of(c) for c in cited)
     canonical = all(isinstance(k, str) or _CANONICAL.match(c)
-                    for k, c in zip(causes, event.causationids, strict=True))
-    return as_rec((event.id.int, event.source, event.sequence, bytes.fromhex(event.prevhash),
-                   bytes.fromhex(event.hash), intact, as_of is not None and recorded > as_of,
-                   recorded.timestamp(), kind, causes, () if canonical else event.causationids,
-                   data))
+                    for k, c in zip(causes, cited, strict=True))
+    return as_rec((event.id.int, event.source, sequence, prevhash, stated, intact,
+                   as_of is not None and recorded > as_of, recorded.timestamp(), kind, causes,
+                   () if canonical else cited, data))
+
+
+_equity_of = attrgetter(*EQUITY_DIMENSIONS)
 
 
 def _payload(data: Any, time: float) -> tuple[int, tuple[Any, ...]]:
     if isinstance(data, ConversationLogged):
         equity = data.equity
-        given = None if equity is None else tuple(getattr(equity, d) for d in EQUITY_DIMENSIONS)
+        given = None if equity is None else _equity_of(equity)
         return CONVERSATION, (data.conversation_id.int, data.participant_id, given,
                               data.categories, data.place, time)
     if isinstance(data, InsightDrafted):

@@ -61,7 +61,15 @@ async def replay(url: str, schemas: list[str]) -> dict[str, Any]:
     return {"events": verification.events, "messages": verification.messages,
             "seconds": seconds, "verified": verification.verified,
             "breaks": verification.breaks_total, "rss_before_mb": before,
-            "peak_rss_mb": _peak_mb()}
+            "peak_rss_mb": _peak_mb(), **_cpu_seconds()}
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system) of this process and of its finished children (the workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu_s": round(own.ru_utime + own.ru_stime, 2),
+            "workers_cpu_s": round(children.ru_utime + children.ru_stime, 2)}
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,67 @@
+"""Checking messages in worker processes gives the very outcome of a single process: the same
+summary, the same breaks in the same order, the same graph."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from golden_thread.audit.parallel import feed_batches
+from golden_thread.audit.scenario import Story, build_story
+from golden_thread.audit.synthetic import deliver
+from golden_thread.audit.trace import trace_action, trace_participant
+from golden_thread.audit.verify import Replay, ReplayOptions
+
+Message = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def story() -> Story:
+    return build_story(seed=17, conversations=40)
+
+
+def messages_of(story: Story) -> list[Message]:
+    return [e.model_dump(mode="json") for e in deliver(story.events, seed=3)]
+
+
+async def _batches(raws: list[str], size: int) -> AsyncIterator[list[str | bytes]]:
+    for i in range(0, len(raws), size):
+        yield list(raws[i:i + size])
+
+
+def replay_both(messages: list[Message], **options: Any) -> tuple[Replay, Replay]:
+    raws = [json.dumps(m) for m in messages] + ['{"type": "Nonsense"}']
+    alone = Replay(ReplayOptions(**options)).feed_all(raws)
+    parallel = Replay(ReplayOptions(parallel_after=7, **options))
+    asyncio.run(feed_batches(parallel, _batches(raws, 5), workers=2))
+    return alone, parallel
+
+
+def test_an_untouched_history_gives_the_same_outcome(story: Story) -> None:
+    alone, parallel = replay_both(messages_of(story))
+    expected, found = alone.finish(), parallel.finish()
+    assert found.as_json() == expected.as_json()
+    assert found.breaks_total == 1  # the message that is not an event
+    action = str(story.actions[0].data.action_id)
+    assert trace_action(parallel.graph, action) == trace_action(alone.graph, action)
+    assert story.erased is not None
+    assert (trace_participant(parallel.graph, story.erased)
+            == trace_participant(alone.graph, story.erased))
+
+
+def test_a_tampered_history_names_the_same_breaks(story: Story) -> None:
+    messages = messages_of(story)
+    at = next(i for i, m in enumerate(messages)
+              if m["source"] == "intake" and m["sequence"] == 9)
+    messages[at]["data"]["place"] = "Elsewhere"
+    del messages[next(i for i, m in enumerate(messages)
+                      if m["source"] == "insight" and m["sequence"] == 2)]
+    messages.append(dict(messages[3]))  # a redelivery
+    alone, parallel = replay_both(messages, max_buffered=50)
+    expected, found = alone.finish(), parallel.finish()
+    assert not found.verified
+    assert found.as_json() == expected.as_json()
