@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -179,22 +180,22 @@ class IdempotentConsumer:
         if "traceparent" not in carrier and event.traceparent:
             carrier = {"traceparent": event.traceparent}
         return self._tracer.start_span(
-            f"{message.topic} apply", context=extract(carrier), kind=SpanKind.CONSUMER,
-            attributes={"messaging.consumer.group.name": self.name,
-                        "messaging.destination.name": message.topic,
-                        "messaging.kafka.offset": message.offset,
-                        "golden_thread.event_type": event.type})
+            f"{message.topic} apply", context=extract(carrier), kind=SpanKind.CONSUMER)
+        # No attributes: the batch's span (FastStream's) carries the group and the offsets, and
+        # an attribute's validation costs more than the rest of the span (profiled).
 
     def _count(self, messages: Sequence[IncomingMessage], outcomes: list[ConsumeOutcome]) -> None:
         if self._metrics is None:
             return
+        counts: Counter[tuple[str, str]] = Counter()
         for message, outcome in zip(messages, outcomes, strict=True):
-            header = dict(message.headers).get("ce_type", b"").decode("utf-8", "replace")
-            kind = header if header in EVENT_CLASSES else "unknown"  # labels never carry input
-            self._metrics.consumed.add(1, {"consumer": self.name, "type": kind,
-                                           "outcome": outcome.status})
-            if outcome.status == "dead_lettered":
-                self._metrics.dead_letters.add(1, {"consumer": self.name})
+            header = next((v for k, v in message.headers if k == "ce_type"), b"")
+            kind = header.decode("utf-8", "replace")
+            counts[kind if kind in EVENT_CLASSES else "unknown", outcome.status] += 1
+        for (kind, status), n in counts.items():  # labels never carry input
+            self._metrics.consumed.add(n, {"consumer": self.name, "type": kind, "outcome": status})
+            if status == "dead_lettered":
+                self._metrics.dead_letters.add(n, {"consumer": self.name})
 
     async def _handle(self, message: IncomingMessage, handler: Handler, event: AnyEvent
                       ) -> ConsumeOutcome:

@@ -38,7 +38,8 @@ def build_runtime(settings: FeedbackSettings) -> ServiceRuntime:
     return ServiceRuntime(
         source=SOURCE, schema=SCHEMA, settings=settings, migrations=[MIGRATIONS],
         topics=TOPIC_BY_TYPE,
-        subscriptions=[Subscription(CONSUMER, UPSTREAM_TOPICS, policies.handlers())],
+        subscriptions=[Subscription(CONSUMER, UPSTREAM_TOPICS, policies.handlers(),
+                                    policies.batch_handlers())],
     )
 
 

@@ -19,10 +19,10 @@ from uuid import UUID
 
 import asyncpg
 
-from eventcore.consumer import DomainRejection, Handler
+from eventcore.consumer import BatchHandler, DomainRejection, Handler
 from services.feedback.adapters.graph import actions_fed_by
 from services.feedback.planning import follow_consent, plan
-from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold, record
+from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold, record_all
 
 GRAPH_LOCK = int.from_bytes(hashlib.sha256(b"feedback.graph").digest()[:8], "big", signed=True)
 
@@ -54,24 +54,50 @@ class Policies:
         return {name: self.when_upstream_event_arrives_resolve_who_to_tell
                 for name in UPSTREAM_TYPES}
 
+    def batch_handlers(self) -> dict[str, BatchHandler]:
+        return {name: self.when_upstream_events_arrive_resolve_who_to_tell
+                for name in UPSTREAM_TYPES}
+
     async def when_upstream_event_arrives_resolve_who_to_tell(
         self, conn: asyncpg.Connection, event: Any
     ) -> None:
+        await self.when_upstream_events_arrive_resolve_who_to_tell(conn, [event])
+
+    async def when_upstream_events_arrive_resolve_who_to_tell(
+        self, conn: asyncpg.Connection, events: list[Any]
+    ) -> None:
+        """Fold every fact, then resolve once what they newly reach. Resolving after the last
+        fold plans what resolving after each would have (plans are keyed by person and action
+        and walk only complete paths; consent is followed to its latest state)."""
+        for event in events:
+            self._require_owner(event)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK)
+        facts = [fact_of(event) for event in events]
+        await record_all(conn, facts)
+        for fact in facts:
+            await fold(conn, fact)
+        actions: set[UUID] = set()
+        fed: dict[str, list[UUID]] = {}
+        people: dict[str, None] = {}  # in order of arrival, once each
+        for fact in facts:
+            data = fact.data
+            if fact.event_type == "ActionTaken":
+                actions.add(UUID(data["action_id"]))
+            elif fact.event_type in _FEEDS:
+                kind, key = _FEEDS[fact.event_type]
+                fed.setdefault(kind, []).append(UUID(data[key]))
+            if "participant_id" in data:
+                people[data["participant_id"]] = None
+        for kind, ids in fed.items():
+            actions.update(await actions_fed_by(conn, kind, ids))
+        await plan(conn, sorted(actions), self.notify_from)
+        for participant_id in people:
+            await follow_consent(conn, participant_id, self.notify_from)
+
+    def _require_owner(self, event: Any) -> None:
         allowed: tuple[str, ...] = OWNERS.get(event.type, ())
         if event.type == "ActionTaken":
             allowed = allowed + self.trusted_action_sources
         if event.source not in allowed:
             raise DomainRejection(f"source {event.source} may not publish {event.type} here; "
                                   f"trusted: {', '.join(allowed)}")
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK)
-        fact = fact_of(event)
-        await record(conn, fact)
-        await fold(conn, fact)
-        data = fact.data
-        if event.type == "ActionTaken":
-            await plan(conn, [UUID(data["action_id"])], self.notify_from)
-        elif event.type in _FEEDS:
-            kind, key = _FEEDS[event.type]
-            await plan(conn, await actions_fed_by(conn, kind, [UUID(data[key])]), self.notify_from)
-        if "participant_id" in data:
-            await follow_consent(conn, data["participant_id"], self.notify_from)

@@ -8,7 +8,7 @@ consent (by intake's sequence) and erasure for good. `rebuild()` refolds the gra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,14 +60,18 @@ def fact_of(event: AnyEvent) -> Fact:
                 event.recordedtime, event.correlationid, event.traceparent, data)
 
 
-async def record(conn: asyncpg.Connection, fact: Fact) -> None:
-    await conn.execute(
-        """INSERT INTO received_facts (event_id, event_type, source, sequence, subject_version,
-               recorded_at, correlation_id, traceparent, facts)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING""",
-        fact.event_id, fact.event_type, fact.source, fact.sequence, fact.subject_version,
-        fact.recorded_at, fact.correlation_id, fact.traceparent, dict(fact.data),
-    )
+_RECORD = """
+INSERT INTO received_facts (event_id, event_type, source, sequence, subject_version, recorded_at,
+       correlation_id, traceparent, facts)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+async def record_all(conn: asyncpg.Connection, facts: Sequence[Fact]) -> None:
+    """Keep the facts received (one pipelined round trip: asyncpg's executemany)."""
+    await conn.executemany(_RECORD, [
+        (f.event_id, f.event_type, f.source, f.sequence, f.subject_version, f.recorded_at,
+         f.correlation_id, f.traceparent, dict(f.data)) for f in facts])
 
 
 async def fold(conn: asyncpg.Connection, fact: Fact) -> bool:

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import ActorRole, parse_event
 from contracts.topics import NOTIFICATIONS
+from eventcore.deadletter import IncomingMessage
 from eventcore.embedded import StackEndpoints
 from eventcore.tokens import mint_token
 from services.feedback.adapters.contacts import HttpContactReader
@@ -249,3 +250,48 @@ async def _story_at(feedback: RunningFeedback, action: Any, version: int) -> Any
     answer = await feedback.client.get(f"/story/{action.data.action_id}")
     story = answer.json() if answer.status_code == 200 else None
     return story if story and story["changed"]["version"] == version else None
+
+
+def _scenario(later: date) -> tuple[list[Any], dict[str, str], Any]:
+    """A whole thread out of order, with one person who withdraws and one who is erased."""
+    listened = Upstream("intake")
+    people = {name: "p_" + secrets.token_hex(6) for name in ("stays", "withdraws", "erased")}
+    said = [listened.conversation(pid, earliest=later) for pid in people.values()]
+    insight = PARTNERS.insight([c.data.conversation_id for c in said])
+    priority = PARTNERS.priority([insight.data.insight_id])
+    taken = TRUST.action([priority.data.priority_id])
+    events = [taken, priority, *said, insight,
+              listened.consent_changed(people["withdraws"], 2, "none"),
+              listened.erased(people["erased"], 2)]
+    return events, people, taken
+
+
+async def _planned(feedback: RunningFeedback, people: dict[str, str], action: Any
+                   ) -> dict[str, str]:
+    found = {}
+    for name, pid in people.items():
+        found[name] = await feedback.fetchval(
+            "SELECT status || coalesce(':' || reason, '') FROM notifications"
+            " WHERE participant_id = $1 AND action_id = $2", pid, action.data.action_id)
+    return found
+
+
+async def test_a_batch_plans_exactly_what_one_message_at_a_time_plans(
+    feedback: RunningFeedback, clock: Clock,
+) -> None:
+    [consumer] = feedback.runtime.consumers
+    later = clock.today + timedelta(days=60)
+    outcomes = {}
+    for mode in ("batch", "one by one"):
+        events, people, action = _scenario(later)
+        messages = [IncomingMessage("t", 0, n, None, e.model_dump_json().encode())
+                    for n, e in enumerate(events)]
+        if mode == "batch":
+            statuses = [o.status for o in await consumer.process_batch(messages)]
+        else:
+            statuses = [(await consumer.process(m)).status for m in messages]
+        assert statuses == ["applied"] * len(events), (mode, statuses)
+        outcomes[mode] = await _planned(feedback, people, action)
+    assert outcomes["batch"] == outcomes["one by one"] == {
+        "stays": "planned", "withdraws": "cancelled:consent_withdrawn",
+        "erased": "cancelled:erased"}
