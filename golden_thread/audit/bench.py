@@ -9,6 +9,7 @@ out of order in small windows as partitions would; the replay then reads that fi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -23,6 +24,8 @@ from typing import Any
 import psutil
 
 from golden_thread.audit.benchgen import generate_history
+from golden_thread.audit.parallel import feed_batches
+from golden_thread.audit.sources import file_messages
 from golden_thread.audit.verify import Replay, ReplayOptions
 
 
@@ -68,9 +71,7 @@ def run_bench(events: int, *, seed: int = 7, window: int = 64,
         every = max(events // 10, 1)
         started = time.perf_counter()
         replay = Replay(ReplayOptions(progress_every=every), None if quiet else _progress(started))
-        with path.open("rb") as lines:
-            for line in lines:
-                replay.feed(line)
+        asyncio.run(feed_batches(replay, file_messages(path)))  # worker processes past 20,000
         verification = replay.finish()
         elapsed = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
