@@ -38,11 +38,15 @@ MaxBuffered = Annotated[int, typer.Option(
 Skew = Annotated[float, typer.Option(
     "--clock-skew", min=0, help="Seconds a cited event may be recorded after its citer.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress lines.")]
+Workers = Annotated[int | None, typer.Option(
+    "--workers", min=0, help="Processes checking messages in a long replay (default: one per "
+    "core, up to 4; 0: this process alone).")]
 
 
 def _replay(bootstrap: str | None, topics: str | None, from_store: str | None, schemas: str,
             from_file: Path | None, as_of: str | None, every: int, max_buffered: int,
-            skew: float, quiet: bool) -> tuple[Replay, Verification, HistorySource]:
+            skew: float, quiet: bool,
+            workers: int | None = None) -> tuple[Replay, Verification, HistorySource]:
     if sum(x is not None for x in (topics, from_store, from_file)) > 1:
         raise typer.BadParameter("choose one of --topics, --from-store, --from-file")
     try:
@@ -56,7 +60,7 @@ def _replay(bootstrap: str | None, topics: str | None, from_store: str | None, s
     options = ReplayOptions(as_of=moment, max_buffered=max_buffered, clock_skew_s=skew,
                             progress_every=every)
     try:
-        replay, verification = load(source, options, quiet=quiet)
+        replay, verification = load(source, options, quiet=quiet, workers=workers)
     except (SourceError, ValueError, OSError) as exc:
         typer.echo(f"audit: cannot read the history: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -73,13 +77,14 @@ def replay(
     schemas: Schemas = ALL_SCHEMAS, from_file: FromFile = None,
     as_of: AsOf = None, json_path: JsonOut = None, progress_every: Every = 100_000,
     max_buffered: MaxBuffered = 100_000, clock_skew: Skew = 5.0, quiet: Quiet = False,
+    workers: Workers = None,
 ) -> None:
     """Replay every public topic from the beginning and verify the whole history.
 
     Exits 1 naming the first break if any event was altered, removed, reordered or forged.
     """
     _, verification, source = _replay(bootstrap, topics, from_store, schemas, from_file, as_of,
-                                      progress_every, max_buffered, clock_skew, quiet)
+                                      progress_every, max_buffered, clock_skew, quiet, workers)
     typer.echo(render_summary(verification, source.describe()))
     write_json(json_path, verification.as_json())
     raise typer.Exit(0 if verification.verified else 1)

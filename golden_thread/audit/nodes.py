@@ -1,12 +1,12 @@
-"""Compact nodes of the influence graph: ids, times and codes, never words or contact details.
+"""Nodes of the influence graph: ids, times and codes, never words or contact details.
 
-Ids are held as `UUID.int` (or the string, for pseudonymous participant ids); times as epoch
-seconds; codes and place names interned, so memory follows the graph, not the raw history.
+The graph keeps them in columns (`graph`, `columns`); the small objects here are what `views`
+builds on demand for `trace`, `stats` and `report`. Ids are `UUID.int` (or the string, for
+pseudonymous participant ids), times epoch seconds. `EventIndex` holds every event's position.
 """
 
 from __future__ import annotations
 
-import sys
 from array import array
 from dataclasses import dataclass
 from uuid import UUID
@@ -38,10 +38,6 @@ def key_of(reference: str | UUID) -> Key:
 
 def show(key: Key) -> str:
     return str(UUID(int=key)) if isinstance(key, int) else key
-
-
-def intern(text: str) -> str:
-    return sys.intern(text)
 
 
 @dataclass(slots=True)

@@ -1,5 +1,6 @@
-"""The replay itself: parse each message, put each source back in order, verify its chain with
-`contracts.ChainVerifier`, fold it into the influence graph, and collect the breaks.
+"""The replay itself: check each message on its own (`record`), put each source back in order,
+verify its chain links as `contracts.ChainVerifier` does, fold it into the influence graph, and
+collect the breaks.
 
 Pure: it is fed raw messages by whatever reads them (broker, event stores, a file, memory).
 """
