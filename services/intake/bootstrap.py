@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
 from eventcore.auth import GUARD, install_auth
-from eventcore.ops import install_operations
 from eventcore.http import BodySizeLimit, install_problem_handlers
+from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime
 from services.intake.adapters.vault import Vault, load_master_key
 from services.intake.config import SCHEMA, SOURCE, IntakeSettings

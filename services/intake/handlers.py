@@ -79,11 +79,10 @@ class Intake:
             raise Rejected(problems)
         given = cmd.participant.contact
         contact = None if given is None else given.model_dump(exclude_none=True)
-        # An address given now is enough; otherwise only a returning participant may have one.
+        # An address given now is enough; a new participant without one was refused by the rules
+        # (before any statement); a returning one may have one on record.
         email_needed = (cmd.consent.to_recontact and cmd.consent.channel == "email"
                         and not (given and given.email))
-        if email_needed and cmd.participant.id is None:
-            raise Rejected([_EMAIL_NEEDED])
         async with self.pool.acquire() as conn, conn.transaction():
             if cmd.participant.id is None:  # the key and the sealed contact: one statement
                 key = await self.vault.create_key(conn, new_participant_id(), contact)

@@ -37,7 +37,7 @@ _COLUMNS = """conversation_id, participant_id, listener_id, held_on, setting, pl
 
 
 def _row(r: asyncpg.Record) -> dict[str, Any]:
-    return {k: r[k] for k in r.keys()}
+    return dict(r.items())  # (iterating a Record gives its values, not its keys)
 
 
 async def list_conversations(conn: asyncpg.Connection, f: ConversationFilter) -> list[dict[str, Any]]:

@@ -61,8 +61,8 @@ def _summary_is_not_identifying(cmd: LogConversation) -> list[RuleBroken]:
 
 def _contact_fits_consent(cmd: LogConversation) -> list[RuleBroken]:
     consent, contact = cmd.consent, cmd.participant.contact
-    if consent.to_recontact and consent.channel == "email" and not (contact and contact.email):
-        if cmd.participant.id is None:
-            return [RuleBroken("participant.contact.email",
-                               "an email address is needed to send feedback by email")]
+    if (consent.to_recontact and consent.channel == "email" and not (contact and contact.email)
+            and cmd.participant.id is None):
+        return [RuleBroken("participant.contact.email",
+                           "an email address is needed to send feedback by email")]
     return []
