@@ -25,7 +25,8 @@ caller's transaction (a unique-key conflict does abort it, as any failed stateme
 **Group commit** (`group.py`). Outside a transaction, appends that arrive while another is being
 committed queue up, and the next *leader* — the first caller in the queue, on its own connection
 — commits the whole queue as one batch: PostgreSQL-style group commit, one statement and one WAL
-flush for many callers, each of whom gets back its own `RecordedEvent`s. If the group's batch
+flush for many callers, each of whom gets back its own `RecordedEvent`s (with a short commit
+delay, as PostgreSQL's `commit_delay`, for the callers the last group released). If the group's batch
 fails on one caller's conflict, that caller gets its `ConcurrencyError` and the leader commits
 the others again as a group (caller by caller when the error names no draft). An append inside a transaction is never
 coalesced (its rows must commit or roll back with the caller's own work). One `EventStore` serves

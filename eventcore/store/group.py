@@ -6,7 +6,10 @@ connection, hands each caller its own slice of the results and passes the lead t
 that queued meanwhile. Followers only wait: their connections sit idle until they get their
 results. While one group commits, the next one forms, so the commit rate, not the caller count,
 sets how many round trips and WAL flushes there are — PostgreSQL's own group commit of WAL
-flushes (`commit_delay`), done one level up, where it also spares the row lock and round trips.
+flushes, done one level up, where it also spares the row lock and round trips. Like PostgreSQL's
+`commit_delay`, a leader waits briefly (at most `max_delay_s`, and at most half the last commit's
+time) for the callers the last group released to queue again, so that callers in a loop commit
+together instead of splitting into two groups that take turns.
 
 Failures stay with the caller that caused them. If the group's batch fails with an error that one
 caller's rows can cause (`isolate(exc)`: a concurrency conflict, a constraint, bad data), the
@@ -56,18 +59,27 @@ class GroupCommit(Generic[C, R, T]):
         isolate: Callable[[Exception], bool],
         blame: Callable[[Exception, Sequence[R]], int | None] = lambda exc, rows: None,
         max_rows: int = 1_000,
+        max_delay_s: float = 0.005,
     ) -> None:
         self._commit = commit
         self._isolate = isolate
         self._blame = blame
         self._max_rows = max_rows
+        self._max_delay_s = max_delay_s
         self._queue: deque[_Waiter[R]] = deque()
         self._leading = False
+        # The commit delay: how many callers the last group released or left waiting (they
+        # are expected back), until when to wait for them, and a signal for each arrival.
+        self._expected = 0
+        self._wait_until = 0.0
+        self._arrival: asyncio.Future[None] | None = None
 
     async def submit(self, conn: C, rows: Sequence[R]) -> list[T]:
         """Commit `rows` atomically, in a group with whoever else is committing now."""
         waiter: _Waiter[R] = _Waiter(rows)
         self._queue.append(waiter)
+        if self._arrival is not None and not self._arrival.done():
+            self._arrival.set_result(None)
         if self._leading:
             try:
                 outcome = await waiter.future
@@ -80,6 +92,12 @@ class GroupCommit(Generic[C, R, T]):
         return await self._lead(conn, waiter)
 
     async def _lead(self, conn: C, own: _Waiter[R]) -> list[T]:
+        try:
+            await self._commit_delay()
+        except asyncio.CancelledError:
+            self._queue.remove(own)
+            self._hand_off()
+            raise
         group = self._take(own)
         batch = asyncio.ensure_future(self._run(conn, group))
         try:
@@ -96,6 +114,22 @@ class GroupCommit(Generic[C, R, T]):
                 batch.exception()  # retrieved: the caller is cancelled, the outcome unknown
             raise
 
+    async def _commit_delay(self) -> None:
+        """Wait (briefly) for the callers the last group released to come back.
+
+        Without it, a closed loop of callers splits into two groups that take turns (those
+        queued while one commits, then those it released), each paying a commit of its own.
+        The wait ends when as many callers are queued as the last group had, or at
+        `max_delay_s` (at most half the last commit's duration) after its release.
+        """
+        loop = asyncio.get_running_loop()
+        while len(self._queue) < self._expected:
+            remaining = self._wait_until - loop.time()
+            if remaining <= 0:
+                return
+            self._arrival = loop.create_future()
+            await asyncio.wait({self._arrival}, timeout=remaining)
+
     def _take(self, own: _Waiter[R]) -> list[_Waiter[R]]:
         self._queue.remove(own)
         group, count = [own], len(own.rows)
@@ -108,6 +142,8 @@ class GroupCommit(Generic[C, R, T]):
         return group
 
     async def _run(self, conn: C, group: list[_Waiter[R]]) -> list[T]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             try:
                 outcomes = await self._outcomes(conn, group)
@@ -123,6 +159,9 @@ class GroupCommit(Generic[C, R, T]):
                 else:
                     waiter.future.set_result(outcome)
         finally:
+            now = loop.time()
+            self._expected = len(group) + len(self._queue)
+            self._wait_until = now + min(self._max_delay_s, (now - started) / 2)
             self._hand_off()
         if isinstance(outcomes[0], Exception):
             raise outcomes[0]

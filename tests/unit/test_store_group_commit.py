@@ -189,3 +189,28 @@ async def test_a_caller_cancelled_just_after_being_named_leader_passes_the_lead_
     # `two` was cancelled before it could lead: the lead passed to `three`, which commits alone.
     assert await asyncio.wait_for(after, 5) == ["three@conn2"]
     assert store.committed == ["one", "three"]
+
+
+async def test_callers_coming_back_are_waited_for_so_a_closed_loop_commits_as_one_group() -> None:
+    store = FakeStore(delay_s=0.01)
+    group = group_of(store)
+
+    async def loop(n: int) -> None:
+        for k in range(10):
+            await group.submit(f"conn{n}", [f"{n}.{k}"])
+            await asyncio.sleep(0.001)  # what a caller does between appends (a round trip)
+    await asyncio.wait_for(asyncio.gather(*(loop(n) for n in range(8))), 10)
+    assert len(store.committed) == 80
+    # Without the wait the loop splits into two groups taking turns (about 20 commits).
+    assert len(store.batches) <= 13, [len(b) for b in store.batches]
+
+
+async def test_a_lone_caller_never_waits_for_anyone() -> None:
+    store = FakeStore(delay_s=0.01)
+    group = group_of(store)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for k in range(10):
+        await group.submit("conn", [str(k)])
+    assert loop.time() - started < 10 * 0.01 * 1.4
+    assert len(store.batches) == 10
