@@ -54,6 +54,12 @@ class CoreSettings(BaseSettings):
         description="Most messages a consumer applies in one transaction (one inbox statement, "
         "one offset commit). 1 means one message per transaction.",
     )
+    consumer_batch_wait_ms: int = Field(
+        default=5, ge=1, le=1_000,
+        description="How long a consumer waits for fetched records before it idles for as long "
+        "again (FastStream's batch loop): the most a record waits in the client once fetched. "
+        "Small is quick to react; each idle round costs a wake-up.",
+    )
     consumer_max_attempts: int = Field(
         default=3, ge=1, description="Attempts on a transient error before dead-lettering."
     )

@@ -73,7 +73,7 @@ def subscribe(
         decoder=raw_decoder,
         batch=True,
         max_records=settings.consumer_batch_max_records,
-        batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
+        batch_timeout_ms=settings.consumer_batch_wait_ms,
     )
 
     @subscriber
