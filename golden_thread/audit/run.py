@@ -15,7 +15,8 @@ from typing import Any
 from contracts.topics import PUBLIC_TOPICS
 from eventcore.settings import CoreSettings
 from golden_thread.audit.model import Verification
-from golden_thread.audit.parallel import feed_batches
+from golden_thread.audit.parallel import default_workers, feed_batches, steady_heap
+from golden_thread.audit.parallel_store import plan_ranges, replay_ranges
 from golden_thread.audit.sources import (
     DEFAULT_SCHEMAS,
     Raw,
@@ -78,7 +79,16 @@ async def replay_history(source: HistorySource, options: ReplayOptions, *, quiet
     """Replay and verify; a long history is checked by `workers` processes (default: one per
     core, up to 4; 0: all in this process)."""
     replay = Replay(options, ProgressPrinter(quiet))
-    await feed_batches(replay, source.messages(), workers)
+    count = default_workers() if workers is None else workers
+    ranges = [] if source.store_url is None or count == 0 else await plan_ranges(
+        source.store_url, source.schemas, source.missing)
+    if sum(last - first + 1 for _, first, last in ranges) >= options.parallel_after:
+        assert source.store_url is not None
+        steady_heap()
+        replay_ranges(replay, source.store_url, ranges, count)
+    else:
+        source.missing.clear()
+        await feed_batches(replay, source.messages(), count)
     verification = replay.finish()
     if source.missing:
         notes = tuple(f"schema {s} has no event store; skipped" for s in source.missing)

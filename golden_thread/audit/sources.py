@@ -85,9 +85,7 @@ async def store_messages(
     The envelope is rebuilt as the relay publishes it: the body plus the chain columns.
     Schemas without an event store are skipped and listed in `missing`.
     """
-    for schema in schemas:
-        if not _SCHEMA.match(schema):
-            raise SourceError(f"schema {schema!r} is not a valid schema name")
+    check_schemas(schemas)
     try:
         conn = await asyncpg.connect(database_url)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -99,17 +97,28 @@ async def store_messages(
                 if missing is not None:
                     missing.append(schema)
                 continue
-            query = (
-                "SELECT (body || jsonb_build_object('sequence', sequence, 'prevhash', "
-                "encode(prev_hash, 'hex'), 'hash', encode(hash, 'hex')))::text "
-                f"FROM {schema}.events ORDER BY sequence"
-            )
+            query = store_query(schema)
             async with conn.transaction(readonly=True, isolation="repeatable_read"):
                 cursor = await conn.cursor(query)
                 while rows := await cursor.fetch(batch_size):
                     yield [r[0] for r in rows]
     finally:
         await conn.close()
+
+
+def check_schemas(schemas: Sequence[str]) -> None:
+    for schema in schemas:
+        if not _SCHEMA.match(schema):
+            raise SourceError(f"schema {schema!r} is not a valid schema name")
+
+
+def store_query(schema: str, where: str = "") -> str:
+    """The envelope as the relay publishes it, the body plus the chain columns, in order."""
+    return (
+        "SELECT (body || jsonb_build_object('sequence', sequence, 'prevhash', "
+        "encode(prev_hash, 'hex'), 'hash', encode(hash, 'hex')))::text "
+        f"FROM {schema}.events {where} ORDER BY sequence".replace("  ", " ")
+    )
 
 
 async def file_messages(path: Path, *, batch_size: int = 5_000) -> AsyncIterator[list[Raw]]:

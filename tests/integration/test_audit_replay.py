@@ -22,6 +22,7 @@ from eventcore.embedded import StackEndpoints, create_topics
 from eventcore.messaging import OutgoingMessage, make_producer, send_all
 from eventcore.settings import CoreSettings
 from eventcore.store import EventStore
+from golden_thread.audit import parallel_store
 from golden_thread.audit.cli import audit_app
 from golden_thread.audit.model import BreakKind, Verification
 from golden_thread.audit.run import HistorySource, replay_history
@@ -203,3 +204,30 @@ def test_the_replay_command_reads_the_broker_and_the_stores(
     summary = json.loads(out.read_text())
     assert summary["verified"] is True and summary["events"] == len(story.events)
     assert summary["notes"] == []
+
+
+async def test_a_long_store_replay_in_worker_processes_finds_what_one_process_finds(
+    endpoints: StackEndpoints, story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await build_stores(endpoints, story)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ALTER TABLE intake.events DISABLE TRIGGER events_append_only")
+        await conn.execute("UPDATE intake.events SET body = jsonb_set(body, '{data,place}',"
+                           " '\"Elsewhere\"') WHERE sequence = 9")
+        await conn.execute("DELETE FROM intake.events WHERE sequence = 12")
+    finally:
+        await conn.close()
+    monkeypatch.setattr(parallel_store, "RANGE", 7)  # many ranges, in two workers
+
+    def source() -> HistorySource:
+        return HistorySource(store_url=url, schemas=("intake", "elsewhere", "insight",
+                                                     "priority", "feedback"))
+
+    _, alone = await replay_history(source(), ReplayOptions(), quiet=True, workers=0)
+    replayed, parallel = await replay_history(source(), ReplayOptions(parallel_after=1),
+                                              quiet=True, workers=2)
+    assert parallel.as_json() == alone.as_json()
+    assert {("intake", 9), ("intake", 13)} <= {(b.source, b.sequence) for b in parallel.breaks}
+    assert parallel.notes == ("schema elsewhere has no event store; skipped",)
+    assert trace_action(replayed.graph, str(story.actions[0].data.action_id))["told"]
