@@ -15,10 +15,10 @@ from collections.abc import Mapping
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind
-from aiokafka.errors import KafkaError
 
 from eventcore.brokerwatch import BrokerWatch
 from eventcore.errors import describe
@@ -97,32 +97,37 @@ class OutboxRelay:
             await self._become_leader(conn)
             self._cursor = None  # read it afresh: another leader may have moved it
             await conn.add_listener(notify_channel(self._store.source), self._on_notify)
-            loop = asyncio.get_running_loop()
-            next_check = loop.time() + self._broker_check_interval_s
-            while True:
-                while await self.publish_pending():
-                    pass
-                if loop.time() >= next_check:
-                    next_check = loop.time() + self._broker_check_interval_s
-                    await self._republish_if_broker_lost_history()
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
-                except TimeoutError:
-                    pass
-                if conn.is_closed():
-                    raise asyncpg.PostgresConnectionError("relay listener connection closed")
+            # The leader keeps a pool connection of its own, so a wake-up never queues for one
+            # behind the service's requests.
+            async with self._pool.acquire() as work:
+                await self._lead(conn, work)
         finally:
             await conn.close()
 
-    async def _republish_if_broker_lost_history(self) -> None:
+    async def _lead(self, listener: asyncpg.Connection, work: asyncpg.Connection) -> None:
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + self._broker_check_interval_s
+        while True:
+            while await self.publish_pending(work):
+                pass
+            if loop.time() >= next_check:
+                next_check = loop.time() + self._broker_check_interval_s
+                await self._republish_if_broker_lost_history(work)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            except TimeoutError:
+                pass
+            if listener.is_closed():
+                raise asyncpg.PostgresConnectionError("relay listener connection closed")
+
+    async def _republish_if_broker_lost_history(self, conn: asyncpg.Connection) -> None:
         if self._watch is None or not await self._watch.history_lost():
             return
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE outbox_cursor SET published_sequence = 0, updated_at = now() WHERE relay = $1",
-                self.name,
-            )
+        await conn.execute(
+            "UPDATE outbox_cursor SET published_sequence = 0, updated_at = now() WHERE relay = $1",
+            self.name,
+        )
         self._cursor = 0
         self._watch.forget()
         self.republished_from_store += 1
@@ -151,17 +156,18 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def publish_pending(self) -> int:
-        """Publish one batch after the cursor; returns how many events were published."""
-        async with self._pool.acquire() as conn:
-            if self._cursor is None:  # the leader keeps it in memory after the first read
-                self._cursor = int(await conn.fetchval(
-                    "INSERT INTO outbox_cursor (relay) VALUES ($1) ON CONFLICT (relay)"
-                    " DO UPDATE SET relay = EXCLUDED.relay RETURNING published_sequence",
-                    self.name,
-                ))
-            cursor = self._cursor
-            events = await self._store.read_after(conn, cursor, self._batch_size)
+    async def publish_pending(self, conn: asyncpg.Connection) -> int:
+        """Publish one batch after the cursor; returns how many events were published.
+
+        `conn` is the leader's own pool connection."""
+        if self._cursor is None:  # the leader keeps it in memory after the first read
+            self._cursor = int(await conn.fetchval(
+                "INSERT INTO outbox_cursor (relay) VALUES ($1) ON CONFLICT (relay)"
+                " DO UPDATE SET relay = EXCLUDED.relay RETURNING published_sequence",
+                self.name,
+            ))
+        cursor = self._cursor
+        events = await self._store.read_after(conn, cursor, self._batch_size)
         if not events:
             self.published_sequence = cursor
             return 0
@@ -175,8 +181,7 @@ class OutboxRelay:
         if self._watch is not None:
             self._watch.record(zip(acks, (dict(m.headers)["ce_id"] for m in messages), strict=True))
         last = events[-1].sequence
-        async with self._pool.acquire() as conn:
-            await conn.execute(_move_cursor(self.name, last))
+        await conn.execute(_move_cursor(self.name, last))
         self._cursor = self.published_sequence = last
         log.debug("relay %s published up to %d", self.name, last)
         return len(events)
