@@ -91,8 +91,8 @@ class Policies:
         for kind, ids in fed.items():
             actions.update(await actions_fed_by(conn, kind, ids))
         await plan(conn, sorted(actions), self.notify_from)
-        for participant_id in people:
-            await follow_consent(conn, participant_id, self.notify_from)
+        if people:
+            await follow_consent(conn, list(people), self.notify_from)
 
     def _require_owner(self, event: Any) -> None:
         allowed: tuple[str, ...] = OWNERS.get(event.type, ())

@@ -6,7 +6,7 @@ Called inside the consumer's transaction, so a plan commits with the fact that c
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import asyncpg
@@ -47,60 +47,71 @@ async def plan(conn: asyncpg.Connection, action_ids: Iterable[UUID], notify_from
     return planned
 
 
-async def follow_consent(conn: asyncpg.Connection, participant_id: str, notify_from: str) -> None:
-    """Make pending notifications of one participant follow their latest consent and erasure."""
-    person = await conn.fetchrow(
-        "SELECT to_recontact, channel, earliest_contact_on, erased FROM graph_participants"
-        " WHERE participant_id = $1", participant_id,
-    )
-    if person is None:
+async def follow_consent(conn: asyncpg.Connection, participant_ids: Sequence[str],
+                         notify_from: str) -> None:
+    """Make pending notifications of these participants follow their latest consent and
+    erasure (a constant number of statements, however many people)."""
+    people = await conn.fetch(
+        "SELECT participant_id, to_recontact, channel, earliest_contact_on, erased"
+        " FROM graph_participants WHERE participant_id = ANY($1::text[])", list(participant_ids))
+    erased = [p["participant_id"] for p in people if p["erased"]]
+    withdrawn = [p["participant_id"] for p in people if not p["erased"] and (
+        not p["to_recontact"] or p["channel"] not in ("email", "peer_in_person"))]
+    gone = set(erased) | set(withdrawn)
+    willing = [p for p in people if p["participant_id"] not in gone]
+    await cancel_pending(conn, erased, "erased")
+    await cancel_pending(conn, withdrawn, "consent_withdrawn")
+    if not willing:
         return
-    if person["erased"]:
-        await cancel_pending(conn, participant_id, "erased")
-        return
-    if not person["to_recontact"] or person["channel"] not in ("email", "peer_in_person"):
-        await cancel_pending(conn, participant_id, "consent_withdrawn")
-        return
-    channel, due_on = person["channel"], person["earliest_contact_on"]
+    ids = [p["participant_id"] for p in willing]
+    channels = [p["channel"] for p in willing]
     # They asked to be told again: what was cancelled only because they had withdrawn comes back.
     await conn.execute(
         """UPDATE notifications SET status = 'planned', reason = NULL, attempts = 0,
                   next_attempt_at = now(), updated_at = now()
-            WHERE participant_id = $1 AND status = 'cancelled' AND reason = 'consent_withdrawn'""",
-        participant_id,
+            WHERE participant_id = ANY($1::text[]) AND status = 'cancelled'
+              AND reason = 'consent_withdrawn'""",
+        ids,
     )
     await conn.execute(
-        """WITH moved AS (
-               UPDATE notifications SET status = 'planned', updated_at = now()
-                WHERE participant_id = $1 AND status = 'with_peer' AND channel <> $2
-               RETURNING notification_id)
+        """WITH asked AS (SELECT * FROM unnest($1::text[], $2::text[]) AS a(pid, channel)),
+           moved AS (
+               UPDATE notifications n SET status = 'planned', updated_at = now()
+                 FROM asked a
+                WHERE n.participant_id = a.pid AND n.status = 'with_peer' AND n.channel <> a.channel
+               RETURNING n.notification_id)
            UPDATE peer_tasks SET status = 'cancelled', outcome = 'channel_changed',
                   closed_at = now()
             WHERE status = 'open' AND notification_id IN (SELECT notification_id FROM moved)""",
-        participant_id, channel,
+        ids, channels,
     )
     await conn.execute(
-        """UPDATE notifications SET channel = $2, due_on = $3, updated_at = now()
-            WHERE participant_id = $1 AND status = 'planned'""",
-        participant_id, channel, due_on,
+        """UPDATE notifications n SET channel = a.channel, due_on = a.due_on, updated_at = now()
+             FROM unnest($1::text[], $2::text[], $3::date[]) AS a(pid, channel, due_on)
+            WHERE n.participant_id = a.pid AND n.status = 'planned'""",
+        ids, channels, [p["earliest_contact_on"] for p in willing],
     )
-    await plan(conn, await actions_fed_by(conn, "participant", [participant_id]), notify_from)
+    await plan(conn, await actions_fed_by(conn, "participant", ids), notify_from)
 
 
-async def cancel_pending(conn: asyncpg.Connection, participant_id: str, reason: str) -> int:
+async def cancel_pending(conn: asyncpg.Connection, participant_ids: Sequence[str], reason: str
+                         ) -> int:
     """Cancel what has not been sent yet (a notification being sent right now is left alone:
     the sender re-checks with intake just before sending)."""
+    if not participant_ids:
+        return 0
     cancelled = await conn.fetch(
         """UPDATE notifications SET status = 'cancelled', reason = $2, updated_at = now()
-            WHERE participant_id = $1 AND status = ANY($3) RETURNING notification_id""",
-        participant_id, reason, list(PENDING),
+            WHERE participant_id = ANY($1::text[]) AND status = ANY($3) RETURNING notification_id""",
+        list(participant_ids), reason, list(PENDING),
     )
     ids = [r["notification_id"] for r in cancelled]
-    await conn.execute(
-        "UPDATE peer_tasks SET status = 'cancelled', outcome = $2, closed_at = now()"
-        " WHERE status = 'open' AND notification_id = ANY($1)",
-        ids, reason,
-    )
+    if ids:
+        await conn.execute(
+            "UPDATE peer_tasks SET status = 'cancelled', outcome = $2, closed_at = now()"
+            " WHERE status = 'open' AND notification_id = ANY($1)",
+            ids, reason,
+        )
     for found in ids:
         log.info("cancelled notification %s: %s", found, reason)
     return len(ids)
