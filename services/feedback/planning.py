@@ -30,20 +30,27 @@ async def plan(conn: asyncpg.Connection, action_ids: Iterable[UUID], notify_from
     planned = 0
     for action_id in action_ids:
         graph = await load_action_graph(conn, action_id)
-        for person in recipients(graph, notify_from) if graph else ():
-            fresh = await conn.fetchval(
-                """INSERT INTO notifications (notification_id, participant_id, action_id, channel,
-                       status, due_on, action_event_id, correlation_id, traceparent)
-                   SELECT $1, $2, a.action_id, $3, 'planned', $4, a.event_id, a.correlation_id,
-                          a.traceparent FROM graph_actions a WHERE a.action_id = $5
-                   ON CONFLICT (participant_id, action_id) DO NOTHING RETURNING true""",
-                notification_id(person.participant_id, action_id), person.participant_id,
-                person.channel, person.due_on, action_id,
-            )
-            if fresh:
-                planned += 1
-                log.info("planned notification of %s about action %s",
-                         person.participant_id, action_id)
+        people = list(recipients(graph, notify_from)) if graph else []
+        if not people:
+            continue
+        fresh = await conn.fetch(
+            """INSERT INTO notifications (notification_id, participant_id, action_id, channel,
+                   status, due_on, action_event_id, correlation_id, traceparent)
+               SELECT p.notification_id, p.participant_id, a.action_id, p.channel, 'planned',
+                      p.due_on, a.event_id, a.correlation_id, a.traceparent
+                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[])
+                      AS p(notification_id, participant_id, channel, due_on)
+                 JOIN graph_actions a ON a.action_id = $5
+               ON CONFLICT (participant_id, action_id) DO NOTHING
+               RETURNING participant_id""",
+            [notification_id(p.participant_id, action_id) for p in people],
+            [p.participant_id for p in people], [p.channel for p in people],
+            [p.due_on for p in people], action_id,
+        )
+        planned += len(fresh)
+        for row in fresh:
+            log.info("planned notification of %s about action %s", row["participant_id"],
+                     action_id)
     return planned
 
 
