@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -24,13 +25,13 @@ from eventcore.db import create_pool, migrate, wait_for_database
 from eventcore.deadletter import DeadLetters
 from eventcore.errors import describe
 from eventcore.gauges import keep_gauges_fresh
-from eventcore.metrics import CoreMetrics
-from eventcore.telemetry import Telemetry, configure_telemetry
 from eventcore.messaging import make_producer
+from eventcore.metrics import CoreMetrics
 from eventcore.relay import OutboxRelay
 from eventcore.settings import CoreSettings
 from eventcore.store import EventStore
 from eventcore.stream import subscribe
+from eventcore.telemetry import Telemetry, configure_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ class ServiceRuntime:
             await self._start_consumers()
         relay_name = self.relay.name if self.relay else f"{self.source}-relay"
         self._spawn(keep_gauges_fresh(self.pool, self.metrics, relay_name, self.subscribers), "gauges")
+        # What is alive now (modules, schemas, clients) lives as long as the process: out of the
+        # collector's sight, a full collection no longer walks it, so its pauses stay short.
+        gc.freeze()
 
     async def _start_consumers(self) -> None:
         assert self.pool is not None and self.producer is not None

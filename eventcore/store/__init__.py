@@ -19,8 +19,12 @@ statement writes nothing, and the append retries once from the head it saw, then
 with `SELECT ... FOR UPDATE` (in a transaction of its own when the caller has none).
 
 Inside the caller's transaction (every service handler) the append joins it: no savepoint, no
-commit; a version conflict found by the check raises `ConcurrencyError` without aborting the
-caller's transaction (a unique-key conflict does abort it, as any failed statement does).
+commit, and no chaining from memory — the transaction holds the head row until it commits, so
+concurrent callers queue on it, and chaining from memory would miss whenever their statements
+reach the server out of order. One event is chained by the database itself (`single.py`, one
+round trip); more are chained from the head read under `SELECT ... FOR UPDATE`. A version
+conflict found by the check raises `ConcurrencyError` without aborting the caller's transaction
+(a unique-key conflict does abort it, as any failed statement does).
 
 **Group commit** (`group.py`). Outside a transaction, appends that arrive while another is being
 committed queue up, and the next *leader* — the first caller in the queue, on its own connection
@@ -46,6 +50,7 @@ from eventcore.metrics import CoreMetrics
 from eventcore.store.batch import BatchConflict, BatchWriter, Prepared, prepare
 from eventcore.store.group import GroupCommit
 from eventcore.store.records import ConcurrencyError, RecordedEvent
+from eventcore.store.single import append_one
 
 __all__ = ["ConcurrencyError", "EventStore", "RecordedEvent", "notify_channel"]
 
@@ -93,6 +98,10 @@ class EventStore:
         if not rows:
             return []
         if conn.is_in_transaction():
+            if len(rows) == 1:  # chained by the database under the head's lock: one round trip
+                record, head = await append_one(conn, self.source, self._channel, rows[0])
+                self._writer.wrote(head, rows)
+                return [record]
             return await self._writer.write(conn, rows)
         return await self._group.submit(conn, rows)
 

@@ -170,6 +170,11 @@ class BatchWriter:
         """Append `rows` atomically. In the caller's transaction if there is one (no savepoint);
         otherwise the one statement is its own transaction, unless the head must be locked."""
         follow = must_follow(rows)
+        if conn.is_in_transaction():
+            # The caller's transaction holds the head until it commits: chain under the lock,
+            # never from memory, so concurrent transactions queue on the row instead of missing
+            # and retrying (one event goes by `store.single`, chained in SQL).
+            return await self._locked(conn, rows, follow)
         head = self._head
         for _ in range(2):  # from the head in memory, then from the one the miss returned
             if head is None:
@@ -178,8 +183,6 @@ class BatchWriter:
             if not isinstance(outcome, Head):
                 return outcome
             head = outcome
-        if conn.is_in_transaction():
-            return await self._locked(conn, rows, follow)
         async with conn.transaction():
             return await self._locked(conn, rows, follow)
 
@@ -233,6 +236,11 @@ class BatchWriter:
                           {**row.body, "sequence": sequence, "prevhash": prev, "hash": new})
             for row, (sequence, prev, new) in zip(rows, chained, strict=True)
         ]
+
+    def wrote(self, head: Head, rows: Sequence[Prepared]) -> None:
+        """Rows were written elsewhere (`store.single`), leaving `head`: chain on from there."""
+        self._head = head
+        self._count(rows)
 
     def _settle(self, target: Head, actual: Head) -> None:
         """Our batch did not land on `target`: unless a later batch already chained on from it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import asyncpg
 import pytest
@@ -161,5 +162,43 @@ async def test_an_append_chained_on_an_uncommitted_one_waits_for_it_and_lands_ei
         async with pool.acquire() as conn:
             stored = await assert_chain_holds(conn, store)
             assert len(stored) == 3
+    finally:
+        await pool.close()
+
+
+async def test_appends_in_concurrent_transactions_queue_on_the_head_and_never_retry(
+        database_url: str) -> None:
+    schema = await core_schema(database_url)
+    pool = await create_pool(database_url, schema, max_size=8)
+    store = EventStore(SOURCE)
+    statements: list[str] = []
+
+    async def transaction(n: int) -> None:
+        def log(record: Any) -> None:
+            statements.append(record.query)
+
+        async with pool.acquire() as conn:
+            conn.add_query_logger(log)
+            try:
+                async with conn.transaction():
+                    await store.append(conn, [consent_draft(new_subject(), 1)])
+                    await asyncio.sleep(0.01 * (n % 3))  # commits in another order than sent
+                    if n == 5:
+                        raise RuntimeError("this one rolls back")
+            finally:
+                conn.remove_query_logger(log)
+
+    try:
+        results = await asyncio.gather(*(transaction(n) for n in range(16)),
+                                       return_exceptions=True)
+        assert [n for n, r in enumerate(results) if r is not None] == [5]
+        appends = [q for q in statements if "INSERT INTO events" in q]
+        assert len(appends) == 16, "one statement per append, no retries"
+        async with pool.acquire() as conn:
+            stored = await assert_chain_holds(conn, store)
+            assert len(stored) == 15
+            # and an append outside a transaction chains on from there
+            await store.append(conn, [consent_draft(new_subject(), 1)])
+            assert len(await assert_chain_holds(conn, store)) == 16
     finally:
         await pool.close()
