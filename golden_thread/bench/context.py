@@ -33,6 +33,9 @@ class Plan:
     timeout_s: float
     #: A consumer pipeline is timed over at most this many events of its backlog.
     pipeline_cap: int = 1_000_000
+    #: Conversations published for the scale-out phase on top of intake's backlog, so that the
+    #: second instance's group join (~5 s on Tansu) is not most of the run.
+    scaleout_events: int = 0
 
     @classmethod
     def quick(cls) -> Plan:
@@ -44,8 +47,8 @@ class Plan:
     def full(cls) -> Plan:
         return cls("full", db_seconds=3.0, kafka_messages=50_000, intake_seconds=15.0,
                    intake_warmup_s=2.0, intake_clients=8, e2e_seconds=15.0,
-                   history_events=5_000, replay_events=1_000_000, timeout_s=600,
-                   pipeline_cap=4_000)
+                   history_events=40_000, replay_events=1_000_000, timeout_s=600,
+                   scaleout_events=60_000)
 
 
 @dataclass
@@ -61,6 +64,8 @@ class Context:
     auth_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     pids: dict[str, int | None] = field(default_factory=dict)
     intake_proc: ServiceProcess | None = None
+    #: Events the phases put on the services' topics besides intake's and the history's.
+    extra_published: int = 0
 
     def cpu_meter(self, **more: int | None) -> CpuMeter:
         """CPU per item of the broker, PostgreSQL (all backends), the bench itself and `more`."""

@@ -29,6 +29,11 @@ async def scale_out(ctx: Context) -> None:
         proc.stop()
         ctx.procs.running.remove(proc)
     backlog, _ = await _intake_head(ctx.system_url)
+    if ctx.plan.scaleout_events:
+        history = generated_history(int(ctx.plan.scaleout_events / 0.68), seed=11)
+        sent = await publish(ctx.endpoints, history["ConversationLogged"])
+        ctx.extra_published += sum(sent.values())
+        backlog += sum(sent.values())
     run, _ = await run_consumers(ctx.endpoints, "insight", "insight-x2", 2,
                                  min(backlog, ctx.plan.pipeline_cap), ctx.work,
                                  ctx.plan.timeout_s, meter=lambda pids: ctx.cpu_meter(**pids))
@@ -64,7 +69,8 @@ async def other_pipelines(ctx: Context) -> None:
         feed = feed or await start_consumers(ctx.endpoints, "feedback", "feedback-x1", 1,
                                              ctx.work)
         intake_events = (await _intake_head(ctx.system_url))[0] if ctx.system_url else 0
-        run = await feed.finish(min(intake_events + sum(sent.values()), plan.pipeline_cap),
+        expected = intake_events + ctx.extra_published + sum(sent.values())
+        run = await feed.finish(min(expected, plan.pipeline_cap),
                                 plan.timeout_s,
                                 meter=ctx.cpu_meter(**feed.pids()))
         _pipeline_figure(ctx, run, "consumer.feedback",
