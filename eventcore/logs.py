@@ -8,13 +8,14 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import MappingProxyType
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
-
 #: Ids of what is being handled now (event id, correlation id), added to every log line.
-_LOG_CONTEXT: ContextVar[Mapping[str, str]] = ContextVar("gt_log_context", default={})
+_LOG_CONTEXT: ContextVar[Mapping[str, str]] = ContextVar(
+    "gt_log_context", default=MappingProxyType({}))  # read-only: never mutated, only replaced
 
 
 @contextmanager

@@ -22,7 +22,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default per service)")] = None,
 ) -> None:
     """Run one service as its own process, using GT_* settings."""
-    from golden_thread.services import SERVICES, serve as run
+    from golden_thread.services import SERVICES
+    from golden_thread.services import serve as run
 
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service; choose from {', '.join(SERVICES)}")

@@ -52,6 +52,6 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         found = consumer.partitions_for_topic(topic)
         if found:
             return set(found)
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+        await consumer._client.force_metadata_update()
         await asyncio.sleep(0.1)
     raise RuntimeError(f"topic {topic}: no partitions found")

@@ -6,7 +6,7 @@ import email
 import threading
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
@@ -18,7 +18,7 @@ class Mailbox:
     messages: list[Message] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
             self.messages.append(email.message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
@@ -34,7 +34,7 @@ class MailServer:
         self.port = free_port()
         self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
 
-    def __enter__(self) -> MailServer:
+    def __enter__(self) -> Self:
         self._controller.start()
         return self
 

@@ -32,8 +32,8 @@ ACTIONS = {
                          "community mental health team", "Access and engagement"),
     "community_support": ("Peer support groups funded in four community venues",
                           "peer support group", "Community assets"),
-    "clinical_and_social_help": ("Everyone waiting gets a call every two weeks and benefits "
-                                 "advice at the first appointment", "NHS Talking Therapies",
+    "clinical_and_social_help": (("Everyone waiting gets a call every two weeks and benefits "
+                                  "advice at the first appointment"), "NHS Talking Therapies",
                                  "Waiting well"),
     "continuity_of_care": ("Each person now has a named key worker who stays with them",
                            "community mental health team", "Continuity of care"),

@@ -22,7 +22,6 @@ from eventcore.embedded import StackEndpoints
 from eventcore.tokens import mint_token
 from services.feedback.adapters.contacts import HttpContactReader
 from tests.conftest import TEST_JWT_SECRET
-from tests.integration.intake_fixtures import RunningIntake, running_intake
 from tests.integration.feedback_fixtures import (
     Clock,
     Mailbox,
@@ -34,6 +33,7 @@ from tests.integration.feedback_fixtures import (
     running_feedback,
     smtp_server,
 )
+from tests.integration.intake_fixtures import RunningIntake, running_intake
 
 pytestmark = pytest.mark.integration
 TOKEN = mint_token(TEST_JWT_SECRET, ActorRole.SYSTEM, "feedback", ttl_s=3600)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from eventcore.embedded import StackEndpoints
+from tests.integration.insight_fixtures import RunningInsight, eventually, running_insight
 from tests.integration.intake_fixtures import RunningIntake, running_intake
 from tests.integration.test_insight_drafting import draft, log, place, visible
-from tests.integration.insight_fixtures import RunningInsight, eventually, running_insight
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,6 @@ import pytest
 from contracts import CONVERSATIONS, INSIGHTS, parse_event
 from eventcore.embedded import StackEndpoints
 from services.insight.projections import rebuild
-from tests.integration.intake_fixtures import RunningIntake, running_intake
 from tests.integration.insight_fixtures import (
     RunningInsight,
     eventually,
@@ -21,6 +20,7 @@ from tests.integration.insight_fixtures import (
     read_topic,
     running_insight,
 )
+from tests.integration.intake_fixtures import RunningIntake, running_intake
 
 pytestmark = pytest.mark.integration
 
