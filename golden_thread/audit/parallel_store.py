@@ -21,7 +21,7 @@ import asyncpg
 
 from golden_thread.audit.model import AuditBreak
 from golden_thread.audit.record import parse_batch
-from golden_thread.audit.sources import SourceError, check_schemas, store_query
+from golden_thread.audit.sources import connect_stores, store_query
 from golden_thread.audit.verify import Replay
 
 Range = tuple[str, int, int]  # schema, first and last sequence
@@ -34,12 +34,7 @@ _worker: dict[str, Any] = {}
 async def plan_ranges(database_url: str, schemas: Sequence[str],
                       missing: list[str]) -> list[Range]:
     """Each store's sequence numbers up to its current head, in ranges, stores in order."""
-    check_schemas(schemas)
-    try:
-        conn = await asyncpg.connect(database_url)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise SourceError(f"cannot connect to the event store database: {type(exc).__name__}") \
-            from None
+    conn = await connect_stores(database_url, schemas)
     ranges: list[Range] = []
     try:
         for schema in schemas:

@@ -85,12 +85,7 @@ async def store_messages(
     The envelope is rebuilt as the relay publishes it: the body plus the chain columns.
     Schemas without an event store are skipped and listed in `missing`.
     """
-    check_schemas(schemas)
-    try:
-        conn = await asyncpg.connect(database_url)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise SourceError(f"cannot connect to the event store database: {type(exc).__name__}") \
-            from None
+    conn = await connect_stores(database_url, schemas)
     try:
         for schema in schemas:
             if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.events") is None:
@@ -104,6 +99,16 @@ async def store_messages(
                     yield [r[0] for r in rows]
     finally:
         await conn.close()
+
+
+async def connect_stores(database_url: str, schemas: Sequence[str]) -> asyncpg.Connection:
+    """A connection to the event stores' database, once the schema names are checked."""
+    check_schemas(schemas)
+    try:
+        return await asyncpg.connect(database_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise SourceError(f"cannot connect to the event store database: {type(exc).__name__}") \
+            from None
 
 
 def check_schemas(schemas: Sequence[str]) -> None:
