@@ -132,7 +132,7 @@ class ServiceRuntime:
         )
         self.broker = KafkaBroker(
             self.bootstrap_servers, client_id=f"{self.source}-consumer", log_level=logging.DEBUG,
-            middlewares=[telemetry],
+            middlewares=[telemetry], metadata_max_age_ms=self.settings.kafka_metadata_max_age_ms,
         )
         for sub in self.subscriptions:
             consumer = IdempotentConsumer(

@@ -38,6 +38,13 @@ class CoreSettings(BaseSettings):
         "Tansu never sees a clean leave from generation 0, so tests use a short one.",
     )
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    kafka_metadata_max_age_ms: int = Field(
+        default=30_000, ge=1_000,
+        description="How often clients refresh topic metadata, so how soon consumers and the "
+        "relay see partitions added to a topic (Kafka's default is 5 min). Tansu creates a "
+        "topic a client asks about with 4 partitions, which can happen in the moment after an "
+        "embedded broker restarts, before the stack creates its own.",
+    )
     topic_partitions: int = Field(default=3, ge=1, description="Partitions per topic created.")
     topic_replication_factor: int = Field(default=1, ge=1)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -27,8 +27,11 @@ from services.intake.adapters.vault import new_master_key
 
 # Short group timeouts (a killed consumer's partitions move on quickly), quick broker checks
 # (an in-memory broker's restart is noticed within a second or two), and a short send lease
-# (a notification claimed just before its sender died is sent again within the run).
+# (a notification claimed just before its sender died is sent again within the run), and quick
+# metadata refreshes (a topic Tansu auto-created with 4 partitions in the moment after a broker
+# restart, before the stack re-created it with 3, is consumed whole within the run).
 LAB_SETTINGS = {
+    "GT_KAFKA_METADATA_MAX_AGE_MS": "3000",
     "GT_KAFKA_SESSION_TIMEOUT_MS": "3000",
     "GT_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
     "GT_RELAY_POLL_INTERVAL_S": "0.2",
