@@ -22,7 +22,7 @@ import asyncpg
 from eventcore.consumer import BatchHandler, DomainRejection, Handler
 from services.feedback.adapters.graph import actions_fed_by
 from services.feedback.planning import follow_consent, plan
-from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold, record_all
+from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold_all, record_all
 
 GRAPH_LOCK = int.from_bytes(hashlib.sha256(b"feedback.graph").digest()[:8], "big", signed=True)
 
@@ -74,8 +74,7 @@ class Policies:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK)
         facts = [fact_of(event) for event in events]
         await record_all(conn, facts)
-        for fact in facts:
-            await fold(conn, fact)
+        await fold_all(conn, facts)
         actions: set[UUID] = set()
         fed: dict[str, list[UUID]] = {}
         people: dict[str, None] = {}  # in order of arrival, once each

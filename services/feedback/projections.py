@@ -79,40 +79,71 @@ async def fold(conn: asyncpg.Connection, fact: Fact) -> bool:
     return await _FOLDS[fact.event_type](conn, fact)
 
 
-async def _conversation(conn: asyncpg.Connection, fact: Fact) -> bool:
+_FOLD_CONVERSATION = """
+INSERT INTO graph_conversations (conversation_id, participant_id, categories, place, held_on,
+       event_id) VALUES ($1, $2, $3, $4, $5::text::date, $6)
+ON CONFLICT (conversation_id) DO NOTHING
+"""
+
+_FOLD_CONSENT = """
+INSERT INTO graph_participants AS p (participant_id, to_recontact, channel, earliest_contact_on,
+       consent_source, consent_sequence, consent_at)
+VALUES ($1, $2, $3, $4::text::date, $5, $6, $7)
+ON CONFLICT (participant_id) DO UPDATE
+   SET to_recontact = EXCLUDED.to_recontact, channel = EXCLUDED.channel,
+       earliest_contact_on = EXCLUDED.earliest_contact_on,
+       consent_source = EXCLUDED.consent_source,
+       consent_sequence = EXCLUDED.consent_sequence, consent_at = EXCLUDED.consent_at
+ WHERE p.consent_at IS NULL
+    OR (p.consent_source = EXCLUDED.consent_source
+        AND p.consent_sequence < EXCLUDED.consent_sequence)
+    OR (p.consent_source <> EXCLUDED.consent_source AND p.consent_at < EXCLUDED.consent_at)
+RETURNING true
+"""
+
+
+def _conversation_args(fact: Fact) -> tuple[Any, ...]:
     d = fact.data
-    await conn.execute(
-        """INSERT INTO graph_conversations (conversation_id, participant_id, categories, place,
-               held_on, event_id) VALUES ($1, $2, $3, $4, $5::text::date, $6)
-           ON CONFLICT (conversation_id) DO NOTHING""",
-        d["conversation_id"], d["participant_id"], list(d["categories"]), d["place"],
-        d["held_on"], fact.event_id,
-    )
+    return (d["conversation_id"], d["participant_id"], list(d["categories"]), d["place"],
+            d["held_on"], fact.event_id)
+
+
+def _consent_args(fact: Fact) -> tuple[Any, ...]:
+    d, c = fact.data, fact.data["consent"]
+    return (d["participant_id"], c["to_recontact"], c["channel"], c["earliest_contact_on"],
+            fact.source, fact.sequence, fact.recorded_at)
+
+
+async def fold_all(conn: asyncpg.Connection, facts: Sequence[Fact]) -> None:
+    """Apply facts in order. Runs of conversations and consent changes go as pipelined
+    statements (asyncpg's executemany: one round trip per statement kind, each row in order),
+    which is what folding them one by one does."""
+    start = 0
+    while start < len(facts):
+        kind = facts[start].event_type
+        end = start + 1
+        while end < len(facts) and facts[end].event_type == kind:
+            end += 1
+        run = facts[start:end]
+        if kind == "ConversationLogged":
+            await conn.executemany(_FOLD_CONVERSATION, [_conversation_args(f) for f in run])
+            await conn.executemany(_FOLD_CONSENT, [_consent_args(f) for f in run])
+        elif kind == "ConsentChanged":
+            await conn.executemany(_FOLD_CONSENT, [_consent_args(f) for f in run])
+        else:
+            for fact in run:
+                await fold(conn, fact)
+        start = end
+
+
+async def _conversation(conn: asyncpg.Connection, fact: Fact) -> bool:
+    await conn.execute(_FOLD_CONVERSATION, *_conversation_args(fact))
     await _consent(conn, fact)
     return True
 
 
 async def _consent(conn: asyncpg.Connection, fact: Fact) -> bool:
-    d, c = fact.data, fact.data["consent"]
-    changed = await conn.fetchval(
-        """INSERT INTO graph_participants AS p (participant_id, to_recontact, channel,
-               earliest_contact_on, consent_source, consent_sequence, consent_at)
-           VALUES ($1, $2, $3, $4::text::date, $5, $6, $7)
-           ON CONFLICT (participant_id) DO UPDATE
-              SET to_recontact = EXCLUDED.to_recontact, channel = EXCLUDED.channel,
-                  earliest_contact_on = EXCLUDED.earliest_contact_on,
-                  consent_source = EXCLUDED.consent_source,
-                  consent_sequence = EXCLUDED.consent_sequence, consent_at = EXCLUDED.consent_at
-            WHERE p.consent_at IS NULL
-               OR (p.consent_source = EXCLUDED.consent_source
-                   AND p.consent_sequence < EXCLUDED.consent_sequence)
-               OR (p.consent_source <> EXCLUDED.consent_source
-                   AND p.consent_at < EXCLUDED.consent_at)
-           RETURNING true""",
-        d["participant_id"], c["to_recontact"], c["channel"], c["earliest_contact_on"],
-        fact.source, fact.sequence, fact.recorded_at,
-    )
-    return bool(changed)
+    return bool(await conn.fetchval(_FOLD_CONSENT, *_consent_args(fact)))
 
 
 async def _erased(conn: asyncpg.Connection, fact: Fact) -> bool:
