@@ -14,10 +14,8 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
-from eventcore.auth import GUARD, install_auth
-from eventcore.http import BodySizeLimit, install_problem_handlers
-from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime, Subscription
+from eventcore.service_app import service_app
 from eventcore.tokens import ServiceToken
 from services.feedback.adapters.contacts import ContactReader, HttpContactReader
 from services.feedback.adapters.mailer import Mailer, SmtpMailer
@@ -88,11 +86,9 @@ def build_app(
     sender = mailer or smtp_mailer(settings)
     clock: Clock = today or local_today(settings)
     mail_domain = parseaddr(settings.feedback_smtp_from)[1].rpartition("@")[2] or "localhost"
-    rt = runtime or build_runtime(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await rt.start()
+    async def attach(app: FastAPI, rt: ServiceRuntime) -> AsyncIterator[None]:
         assert rt.pool is not None
         scheduler = Scheduler(
             pool=rt.pool, store=rt.store, contacts=reader, mailer=sender, wording=wording,
@@ -102,7 +98,6 @@ def build_app(
             notifications=notification_counter(
                 rt.telemetry.meter_provider.get_meter(f"golden_thread.{SOURCE}")),
         )
-        app.state.runtime = rt
         app.state.scheduler = scheduler
         app.state.feedback = FeedbackReads(rt.pool, rt.store, wording, clock)
         task = asyncio.create_task(scheduler.run(), name="feedback-scheduler")
@@ -114,22 +109,9 @@ def build_app(
                 await task
             if isinstance(reader, HttpContactReader) and contacts is None:
                 await reader.aclose()
-            await rt.stop()
 
-    app = FastAPI(
-        title="Golden Thread — feedback",
-        version="1.0.0",
+    return service_app(
+        name="feedback", settings=settings, runtime=runtime or build_runtime(settings),
         description="Tells every consenting participant, once and kindly, what changed "
         "because of what they said; keeps the story of change.",
-        lifespan=lifespan,
-        dependencies=[GUARD],
-    )
-    install_auth(app, settings)
-    install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
-    include_routes(app)
-    install_operations(app, rt)
-    return app
-
-
-__all__ = ["FeedbackSettings", "build_app", "build_runtime"]
+        max_body_bytes=64 * 1024, routes=include_routes, attach=attach)

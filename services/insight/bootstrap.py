@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
-from eventcore.auth import GUARD, install_auth
-from eventcore.http import BodySizeLimit, install_problem_handlers
-from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime
+from eventcore.service_app import service_app
 from services.insight.config import SCHEMA, SOURCE, InsightSettings
 from services.insight.entrypoints.http import include_routes
 from services.insight.handlers import Insights
@@ -29,30 +25,12 @@ def build_runtime(settings: InsightSettings) -> ServiceRuntime:
 
 
 def build_app(settings: InsightSettings, runtime: ServiceRuntime | None = None) -> FastAPI:
-    rt = runtime or build_runtime(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await rt.start()
+    def attach(app: FastAPI, rt: ServiceRuntime) -> None:
         assert rt.pool is not None
-        app.state.runtime = rt
         app.state.insights = Insights(rt.pool, rt.store)
-        try:
-            yield
-        finally:
-            await rt.stop()
 
-    app = FastAPI(
-        title="Golden Thread — insight",
-        version="1.0.0",
+    return service_app(
+        name="insight", settings=settings, runtime=runtime or build_runtime(settings),
         description="Lived-experience partners browse conversations and draft insights that "
         "cite them. Quotes stay sealed here; erased participants' conversations cannot be cited.",
-        lifespan=lifespan,
-        dependencies=[GUARD],
-    )
-    install_auth(app, settings)
-    install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.insight_max_body_bytes)
-    include_routes(app)
-    install_operations(app, rt)
-    return app
+        max_body_bytes=settings.insight_max_body_bytes, routes=include_routes, attach=attach)

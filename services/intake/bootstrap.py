@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from contracts.topics import TOPIC_BY_TYPE
-from eventcore.auth import GUARD, install_auth
-from eventcore.http import BodySizeLimit, install_problem_handlers
-from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime
+from eventcore.service_app import service_app
 from services.intake.adapters.vault import Vault, load_master_key
 from services.intake.config import SCHEMA, SOURCE, IntakeSettings
 from services.intake.domain.categories import load_categories
@@ -35,30 +31,16 @@ def build_app(settings: IntakeSettings, runtime: ServiceRuntime | None = None) -
         raise RuntimeError("GT_INTAKE_VAULT_MASTER_KEY: not set; the vault cannot seal personal data")
     master_key = load_master_key(settings.intake_vault_master_key.get_secret_value())
     categories = load_categories(settings.intake_categories_file)
-    rt = runtime or build_runtime(settings)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await rt.start()
+    def attach(app: FastAPI, rt: ServiceRuntime) -> None:
         assert rt.pool is not None
-        app.state.runtime = rt
         app.state.intake = Intake(rt.pool, rt.store, Vault(master_key), categories)
-        try:
-            yield
-        finally:
-            await rt.stop()
 
-    app = FastAPI(
-        title="Golden Thread — intake",
-        version="1.0.0",
+    def routes(app: FastAPI) -> None:
+        include_routes(app)
+        app.include_router(internal.router)
+
+    return service_app(
+        name="intake", settings=settings, runtime=runtime or build_runtime(settings),
         description="Community listeners log conversations; personal data is sealed in a vault.",
-        lifespan=lifespan,
-        dependencies=[GUARD],
-    )
-    install_auth(app, settings)
-    install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.intake_max_body_bytes)
-    include_routes(app)
-    app.include_router(internal.router)
-    install_operations(app, rt)
-    return app
+        max_body_bytes=settings.intake_max_body_bytes, routes=routes, attach=attach)

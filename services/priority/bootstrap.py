@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from contracts.topics import ACTIONS, INSIGHTS, TOPIC_BY_TYPE
-from eventcore.auth import GUARD, install_auth
-from eventcore.http import BodySizeLimit, install_problem_handlers
-from eventcore.ops import install_operations
 from eventcore.runtime import ServiceRuntime, Subscription
+from eventcore.service_app import service_app
 from services.priority.config import CONSUMER, SCHEMA, SOURCE, PrioritySettings
 from services.priority.entrypoints.http import include_routes
 from services.priority.handlers.actions import Actions
@@ -43,32 +39,14 @@ def build_runtime(settings: PrioritySettings) -> ServiceRuntime:
 
 
 def build_app(settings: PrioritySettings, runtime: ServiceRuntime | None = None) -> FastAPI:
-    rt = runtime or build_runtime(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await rt.start()
+    def attach(app: FastAPI, rt: ServiceRuntime) -> None:
         assert rt.pool is not None
-        app.state.runtime = rt
         app.state.sessions = Sessions(rt.pool, rt.store, settings.default_rule(),
                                       settings.priority_min_quorum)
         app.state.actions = Actions(rt.pool, rt.store)
-        try:
-            yield
-        finally:
-            await rt.stop()
 
-    app = FastAPI(
-        title="Golden Thread — priority",
-        version="1.0.0",
+    return service_app(
+        name="priority", settings=settings, runtime=runtime or build_runtime(settings),
         description="Lived-experience partners agree priorities from insights by an explicit "
         "rule; services record the actions they take against them.",
-        lifespan=lifespan,
-        dependencies=[GUARD],
-    )
-    install_auth(app, settings)
-    install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.priority_max_body_bytes)
-    include_routes(app)
-    install_operations(app, rt)
-    return app
+        max_body_bytes=settings.priority_max_body_bytes, routes=include_routes, attach=attach)
