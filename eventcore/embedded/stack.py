@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -17,13 +18,14 @@ from eventcore.embedded.containers import Containers
 from eventcore.embedded.endpoints import StackEndpoints
 from eventcore.embedded.postgres import EmbeddedPostgres
 from eventcore.embedded.process import StackControlError, StackStartError
-from eventcore.embedded.topics import create_topics, existing_topics
+from eventcore.embedded.topics import create_topics, delete_topics, existing_topics
 from eventcore.embedded.workdir import make_temp_work_dir
 from eventcore.settings import CoreSettings
 
 Infra = Literal["embedded", "testcontainers"]
 T = TypeVar("T")
 DATABASE_NAME = "golden_thread"
+log = logging.getLogger(__name__)
 TANSU_FETCH_MAX_WAIT_MS = 10
 
 
@@ -177,17 +179,31 @@ class EmbeddedStack:
 
     async def restart_broker(self) -> None:
         """kill -9 the broker and start it on the same port. Its memory storage comes back empty,
-        so the topics it had (and the stack's own) are created again; messages are lost."""
+        so the topics it had (and the stack's own) are created again; messages are lost.
+
+        Tansu creates a topic a client asks about with 4 partitions, and the services' clients
+        ask as soon as the port answers: a topic they re-create first would come back with
+        another partition count than the consumers know (and than they would rebalance to), so
+        such a topic, still empty, is deleted and created again with its own count."""
         broker = self._started("broker", self._broker)
         try:
             had = await existing_topics(broker.bootstrap_servers)
         except KafkaError:
             had = {}  # an unresponsive broker: recreate at least the stack's topics
+        wanted = {**{name: self._settings.topic_partitions for name in self._topics}, **had}
         await broker.crash_and_restart()
-        for partitions in sorted(set(had.values())):
-            names = [name for name, count in had.items() if count == partitions]
-            await create_topics(broker.bootstrap_servers, names, partitions=partitions)
-        await self._create_topics(broker.bootstrap_servers)
+        for _ in range(20):
+            for partitions in sorted(set(wanted.values())):
+                names = [name for name, count in wanted.items() if count == partitions]
+                await create_topics(broker.bootstrap_servers, names, partitions=partitions)
+            now = await existing_topics(broker.bootstrap_servers)
+            wrong = [name for name, count in wanted.items() if now.get(name, count) != count]
+            if not wrong:
+                return
+            log.warning("broker restart: %s came back with other partition counts; recreating",
+                        ", ".join(sorted(wrong)))
+            await delete_topics(broker.bootstrap_servers, wrong)
+        raise RuntimeError("broker restart: topics keep coming back with other partition counts")
 
     async def stop_database(self) -> None:
         """Fast shutdown, keeping the data directory."""

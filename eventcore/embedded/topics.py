@@ -42,6 +42,18 @@ async def create_topics(
         await admin.close()
 
 
+async def delete_topics(bootstrap_servers: str, topics: Sequence[str], *,
+                        timeout_s: float = 10.0) -> None:
+    """Delete these topics (their messages with them)."""
+    if not topics:
+        return
+    admin = await _connected_admin(bootstrap_servers, timeout_s)
+    try:
+        await admin.delete_topics(list(topics))
+    finally:
+        await admin.close()
+
+
 async def _connected_admin(bootstrap_servers: str, timeout_s: float) -> AIOKafkaAdminClient:
     # A broker that has just (re)started may refuse the first connections.
     deadline = time.monotonic() + timeout_s

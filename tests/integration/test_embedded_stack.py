@@ -195,6 +195,34 @@ async def test_a_restarted_broker_answers_on_the_same_port_with_its_topics(
     assert await consume_one(stack.endpoints, STACK_TOPIC) == b"after restart"
 
 
+async def test_a_topic_a_client_recreates_first_after_a_restart_gets_its_own_count_back(
+    stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tansu creates a topic a client asks about with 4 partitions. A client asking in the moment
+    after the broker comes back, before the stack re-creates its topics, must not leave a topic
+    with another partition count than the consumers know."""
+    servers = stack.endpoints.kafka_bootstrap_servers
+    broker = stack._broker
+    assert broker is not None
+    restart = broker.crash_and_restart
+
+    async def restart_then_a_client_asks() -> None:
+        await restart()
+        client = AIOKafkaProducer(bootstrap_servers=servers)
+        await client.start()
+        try:
+            assert len(await client.partitions_for(STACK_TOPIC)) == 4  # Tansu's own count
+        finally:
+            await client.stop()
+
+    monkeypatch.setattr(broker, "crash_and_restart", restart_then_a_client_asks)
+    await stack.restart_broker()
+
+    assert (await existing_topics(servers))[STACK_TOPIC] == PARTITIONS
+    await produce(stack.endpoints, STACK_TOPIC, b"after the repair")
+    assert await consume_one(stack.endpoints, STACK_TOPIC) == b"after the repair"
+
+
 async def test_servers_named_by_settings_are_used_and_nothing_is_started(
     stack: EmbeddedStack,
 ) -> None:
