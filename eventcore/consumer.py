@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 from opentelemetry import trace
-from opentelemetry.propagate import extract, inject
+from opentelemetry.propagate import extract
 from opentelemetry.trace import Span, SpanKind
 
 from contracts.registry import EVENT_CLASSES, AnyEvent, ContractError, parse_event
@@ -34,7 +34,7 @@ from eventcore.inbox import claim, claim_many, remember_dead_letter
 from eventcore.logs import log_context
 from eventcore.metrics import CoreMetrics
 from eventcore.store import ConcurrencyError
-from eventcore.telemetry import current_traceparent
+from eventcore.telemetry import current_traceparent, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class IdempotentConsumer:
         claims = list(first.values())
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await claim_many(conn, self.name, [i.event for i in claims],
-                                     [_traceparent(i.span) or i.event.traceparent for i in claims])
+                                     [traceparent_of(i.span) or i.event.traceparent for i in claims])
             await self._run_handlers(conn, [i for i in claims if i.event.id in fresh])
         return [ConsumeOutcome("applied") if first[i.event.id] is i and i.event.id in fresh
                 else ConsumeOutcome("duplicate") for i in items]
@@ -264,8 +264,3 @@ def _context_of(event: AnyEvent) -> Iterator[None]:
                      correlation_id=event.correlationid):
         yield
 
-
-def _traceparent(span: Span) -> str | None:
-    carrier: dict[str, str] = {}
-    inject(carrier, context=trace.set_span_in_context(span))
-    return carrier.get("traceparent")

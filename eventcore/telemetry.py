@@ -82,6 +82,13 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+def traceparent_of(span: Span) -> str | None:
+    """The W3C traceparent of `span`, current or not."""
+    carrier: dict[str, str] = {}
+    inject(carrier, context=trace.set_span_in_context(span))
+    return carrier.get("traceparent")
+
+
 @contextmanager
 def span_from(
     tracer: trace.Tracer, name: str, carrier: Mapping[str, str], *, kind: SpanKind,

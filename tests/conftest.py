@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 from contracts import ActorRole
@@ -43,14 +42,7 @@ def endpoints(stack: EmbeddedStack) -> StackEndpoints:
 
 async def create_database(endpoints: StackEndpoints) -> str:
     """A fresh database on the shared server, so tests do not see each other's state."""
-    name = f"gt_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(endpoints.database_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    base, _, _ = endpoints.database_url.rpartition("/")
-    return f"{base}/{name}"
+    return await endpoints.new_database("gt")
 
 
 def core_values(endpoints: StackEndpoints, database_url: str) -> dict[str, object]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+
+import asyncpg
 
 
 @dataclass(frozen=True)
@@ -22,3 +25,15 @@ class StackEndpoints:
             "GT_KAFKA_ENABLE_IDEMPOTENCE": "true" if self.kafka_enable_idempotence else "false",
             "GT_KAFKA_FETCH_MAX_WAIT_MS": str(self.kafka_fetch_max_wait_ms),
         }
+
+    async def new_database(self, prefix: str) -> str:
+        """A fresh, empty database on the stack's server (its own schemas, inboxes, stores);
+        returns its URL."""
+        name = f"{prefix}_{secrets.token_hex(6)}"
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(f"CREATE DATABASE {name}")
+        finally:
+            await conn.close()
+        base, _, _ = self.database_url.rpartition("/")
+        return f"{base}/{name}"

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import asyncpg
 
 from eventcore.embedded import StackEndpoints
 from eventcore.embedded.topics import create_topics
@@ -21,14 +18,7 @@ from golden_thread.demo.processes import ServiceProcess, free_port
 
 async def create_database(endpoints: StackEndpoints, prefix: str = "bench") -> str:
     """A fresh database on the stack's server; returns its URL."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(endpoints.database_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    base, _, _ = endpoints.database_url.rpartition("/")
-    return f"{base}/{name}"
+    return await endpoints.new_database(prefix)
 
 
 async def new_topics(endpoints: StackEndpoints, names: Sequence[str], partitions: int = 3) -> None:
