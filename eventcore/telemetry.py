@@ -1,15 +1,18 @@
 """OpenTelemetry for one service: a tracer provider and a meter provider of its own.
 
 Exporters follow the standard variables: OTEL_TRACES_EXPORTER = otlp | console | none (default
-none), OTEL_EXPORTER_OTLP_ENDPOINT for OTLP/HTTP. Metrics are read by a Prometheus reader into the
+none), OTEL_EXPORTER_OTLP_ENDPOINT for OTLP/HTTP. The sampler too: OTEL_TRACES_SAMPLER (default
+parentbased_always_on) and OTEL_TRACES_SAMPLER_ARG, the ratio of the traceidratio samplers
+(default 1); a value the SDK would silently replace stops the service at start-up. Metrics are read by a Prometheus reader into the
 service's own registry, served at /metrics. Each service keeps its own providers (not the global
 ones), so several services in one process (as in tests) stay apart.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +25,82 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import Span, SpanKind
 from prometheus_client import CollectorRegistry, generate_latest
 
 #: Processors added to every service's tracer provider (tests add an in-memory exporter here).
 EXTRA_SPAN_PROCESSORS: list[SpanProcessor] = []
+
+# The SDK's built-in samplers, by the names OTEL_TRACES_SAMPLER takes. TracerProvider loads no
+# others (custom samplers by entry point are the auto-instrumentation's, which we do not use).
+_FIXED_SAMPLERS: dict[str, Sampler] = {
+    "always_on": ALWAYS_ON, "always_off": ALWAYS_OFF,
+    "parentbased_always_on": DEFAULT_ON, "parentbased_always_off": DEFAULT_OFF,
+}
+_RATIO_SAMPLERS: dict[str, Callable[[float], Sampler]] = {
+    "traceidratio": TraceIdRatioBased, "parentbased_traceidratio": ParentBasedTraceIdRatio,
+}
+TRACE_SAMPLERS = frozenset(_FIXED_SAMPLERS) | frozenset(_RATIO_SAMPLERS)
+DEFAULT_TRACE_SAMPLER = "parentbased_always_on"
+
+
+class TelemetryConfigError(ValueError):
+    """An OpenTelemetry variable holds a value the SDK would silently replace with its default."""
+
+
+@dataclass(frozen=True)
+class SamplerSetting:
+    """OTEL_TRACES_SAMPLER and, for the ratio samplers, OTEL_TRACES_SAMPLER_ARG, checked."""
+
+    name: str
+    ratio: float | None = None
+
+    @property
+    def description(self) -> str:
+        return self.name if self.ratio is None else f"{self.name} {self.ratio}"
+
+    def sampler(self) -> Sampler:
+        if self.ratio is None:
+            return _FIXED_SAMPLERS[self.name]
+        return _RATIO_SAMPLERS[self.name](self.ratio)
+
+
+def sampler_setting() -> SamplerSetting:
+    """The sampler the environment asks for; raises TelemetryConfigError naming the variable."""
+    # An empty value counts as unset, as the OpenTelemetry specification says.
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower() or DEFAULT_TRACE_SAMPLER
+    if name not in TRACE_SAMPLERS:
+        raise TelemetryConfigError(
+            f"OTEL_TRACES_SAMPLER: {name!r} is not a sampler the OpenTelemetry SDK provides; "
+            f"use one of {', '.join(sorted(TRACE_SAMPLERS))}")
+    if name in _FIXED_SAMPLERS:
+        return SamplerSetting(name)  # the SDK ignores OTEL_TRACES_SAMPLER_ARG for these
+    text = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+    if not text:
+        return SamplerSetting(name, 1.0)  # the specification's default ratio
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = math.nan
+    if not 0.0 <= ratio <= 1.0:  # NaN fails this too
+        raise TelemetryConfigError(
+            f"OTEL_TRACES_SAMPLER_ARG: must be a number between 0 and 1 (the share of traces "
+            f"{name} records), not {text!r}")
+    return SamplerSetting(name, ratio)
+
+
+def sampler_description() -> str:
+    """The sampler configure_telemetry would use now, e.g. 'parentbased_traceidratio 0.1'."""
+    return sampler_setting().description
 
 
 def _exporter_from_environment() -> SpanExporter | None:
@@ -63,7 +137,7 @@ class Telemetry:
 def configure_telemetry(service: str) -> Telemetry:
     resource = Resource.create({"service.name": f"golden-thread-{service}",
                                 "service.namespace": "golden-thread"})
-    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler_setting().sampler())
     exporter = _exporter_from_environment()
     if exporter is not None:
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))

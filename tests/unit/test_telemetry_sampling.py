@@ -1,0 +1,173 @@
+"""Trace sampling from OTEL_TRACES_SAMPLER / _ARG (eventcore.telemetry): a conversation's journey
+is kept or dropped whole, and a value the SDK would silently replace stops the service instead."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterator
+
+import pytest
+from opentelemetry.sdk.trace import sampling
+from opentelemetry.trace import SpanKind
+
+from eventcore.telemetry import (
+    TRACE_SAMPLERS,
+    Telemetry,
+    TelemetryConfigError,
+    configure_telemetry,
+    current_traceparent,
+    sampler_description,
+    span_from,
+)
+
+Configure = Callable[[str], Telemetry]
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    made: list[Telemetry] = []
+
+    def make(service: str) -> Telemetry:
+        made.append(configure_telemetry(service))
+        return made[-1]
+
+    yield make
+    for telemetry in made:
+        telemetry.shutdown()
+
+
+def sampler(monkeypatch: pytest.MonkeyPatch, name: str, arg: str | None = None) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
+    if arg is not None:
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", arg)
+
+
+def remote_parent(sampled: bool) -> dict[str, str]:
+    flags = "01" if sampled else "00"
+    return {"traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"}
+
+
+def journey(intake: Telemetry, insight: Telemetry) -> list[bool]:
+    """Whether each hop of one conversation's journey records: intake's request, its relay's
+    publish, insight's apply (each continuing the traceparent the one before handed on)."""
+    with intake.tracer.start_as_current_span("POST /conversations", kind=SpanKind.SERVER) as request:
+        hops = [request.is_recording()]  # an ended span records no more: ask while it is open
+        stored = {"traceparent": current_traceparent() or ""}
+    with span_from(intake.tracer, "intake.conversations.v1 publish", stored,
+                   kind=SpanKind.PRODUCER) as publish:
+        hops.append(publish.is_recording())
+        header = {"traceparent": current_traceparent() or ""}
+    with span_from(insight.tracer, "intake.conversations.v1 apply", header,
+                   kind=SpanKind.CONSUMER) as apply:
+        hops.append(apply.is_recording())
+    return hops
+
+
+def sampled_flag(traceparent: str | None) -> bool:
+    assert traceparent is not None
+    return bool(int(traceparent.rsplit("-", 1)[1], 16) & 0x01)  # 0x02 is "random trace id"
+
+
+def test_at_ratio_0_a_new_journey_is_dropped_whole(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler(monkeypatch, "parentbased_traceidratio", "0")
+    intake, insight = configure("intake"), configure("insight")
+    with intake.tracer.start_as_current_span("POST /conversations") as root:
+        assert not root.is_recording()
+        assert not sampled_flag(current_traceparent()), "the decision travels on"
+    assert journey(intake, insight) == [False, False, False]
+
+
+def test_at_ratio_0_a_journey_sampled_upstream_is_still_recorded(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler(monkeypatch, "parentbased_traceidratio", "0")
+    insight = configure("insight")
+    with span_from(insight.tracer, "apply", remote_parent(sampled=True),
+                   kind=SpanKind.CONSUMER) as kept:
+        assert kept.is_recording()
+        assert sampled_flag(current_traceparent())
+
+
+def test_a_journey_is_kept_or_dropped_whole_at_any_ratio(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler(monkeypatch, "parentbased_traceidratio", "0.5")
+    intake, insight = configure("intake"), configure("insight")
+    outcomes = [journey(intake, insight) for _ in range(200)]
+    assert all(len(set(hops)) == 1 for hops in outcomes), "a journey was split"
+    assert {hops[0] for hops in outcomes} == {True, False}, "half of 200 kept, half dropped"
+
+
+def test_at_ratio_1_every_journey_is_recorded(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler(monkeypatch, "parentbased_traceidratio", "1")
+    intake, insight = configure("intake"), configure("insight")
+    assert all(all(journey(intake, insight)) for _ in range(50))
+    with span_from(insight.tracer, "apply", remote_parent(sampled=True),
+                   kind=SpanKind.CONSUMER) as child:
+        assert child.is_recording()
+    assert sampler_description() == "parentbased_traceidratio 1.0"
+
+
+def test_a_caller_that_dropped_its_trace_is_followed_even_at_ratio_1(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler(monkeypatch, "parentbased_traceidratio", "1")
+    insight = configure("insight")
+    with span_from(insight.tracer, "apply", remote_parent(sampled=False),
+                   kind=SpanKind.CONSUMER) as child:
+        assert not child.is_recording()
+        assert not sampled_flag(current_traceparent())
+
+
+def test_unset_means_every_trace_is_recorded(configure: Configure) -> None:
+    intake, insight = configure("intake"), configure("insight")
+    assert sampler_description() == "parentbased_always_on"
+    assert journey(intake, insight) == [True, True, True]
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_value_counts_as_unset(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch, empty: str) -> None:
+    sampler(monkeypatch, empty)
+    assert sampler_description() == "parentbased_always_on"
+    sampler(monkeypatch, "parentbased_traceidratio", empty)
+    assert sampler_description() == "parentbased_traceidratio 1.0"  # the specification's default
+    assert journey(configure("intake"), configure("insight")) == [True, True, True]
+
+
+def test_the_description_names_the_sampler_and_its_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler(monkeypatch, "ParentBased_TraceIdRatio", "0.1")  # names are case-blind, as in the SDK
+    assert sampler_description() == "parentbased_traceidratio 0.1"
+    sampler(monkeypatch, "traceidratio", "1e-3")
+    assert sampler_description() == "traceidratio 0.001"
+    sampler(monkeypatch, "always_off", "0.1")  # the ratio is only read by the ratio samplers
+    assert sampler_description() == "always_off"
+
+
+@pytest.mark.parametrize("name", ["parentbased_traceidration", "ratio", "parentbased-always-on"])
+def test_an_unknown_sampler_stops_the_service(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    sampler(monkeypatch, name, "0.1")
+    with pytest.raises(TelemetryConfigError,
+                       match=rf"^OTEL_TRACES_SAMPLER: '{name}' is not a sampler .*"
+                             r"parentbased_traceidratio"):
+        configure("intake")
+    with pytest.raises(TelemetryConfigError, match="^OTEL_TRACES_SAMPLER: "):
+        sampler_description()
+
+
+@pytest.mark.parametrize("arg", ["0.1x", "10%", "1.5", "-0.1", "nan", "inf"])
+def test_a_ratio_outside_0_to_1_stops_the_service(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch, arg: str) -> None:
+    sampler(monkeypatch, "parentbased_traceidratio", arg)
+    expected = "OTEL_TRACES_SAMPLER_ARG: must be a number between 0 and 1"
+    with pytest.raises(TelemetryConfigError, match=f"^{re.escape(expected)}.*{re.escape(arg)}"):
+        configure("insight")
+
+
+def test_the_samplers_accepted_are_the_sdks_built_in_ones() -> None:
+    # The SDK's own table, private: if an upgrade changes it, this says so.
+    assert set(sampling._KNOWN_SAMPLERS) == TRACE_SAMPLERS
