@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from contracts.topics import ALL_TOPICS
+from tests.deploy.sampling import sampler_selected_by
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -172,6 +173,12 @@ def test_traces_go_to_the_collector_and_on_to_jaeger() -> None:
                ) or "16686:16686" in str(services()["jaeger"]["ports"])
     assert "13133" in " ".join(collector["healthcheck"]["test"])
     assert mount
+
+
+def test_every_trace_is_recorded_and_the_file_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SERVICES:
+        env = services()[name]["environment"]
+        assert sampler_selected_by(env, monkeypatch) == "parentbased_always_on", name
 
 
 def test_prometheus_scrapes_every_service_and_the_collector() -> None:

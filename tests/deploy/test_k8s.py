@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.deploy.kustomize import Resource, build, key
+from tests.deploy.sampling import sampler_selected_by
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -21,6 +22,8 @@ KUBERNETES_VERSION = "1.31.0"  # the oldest Kubernetes these manifests are promi
 FOLDERS = {"base": K8S / "base", "production": K8S / "overlays" / "production"}
 SERVICES = ("intake", "insight", "priority", "feedback")
 CONSUMERS = ("insight", "priority", "feedback")
+#: Every journey traced in the base; one in ten, each whole, in production.
+SAMPLERS = {"base": "parentbased_always_on", "production": "parentbased_traceidratio 0.1"}
 
 
 def rendered(which: str) -> list[Resource]:
@@ -128,6 +131,12 @@ def test_settings_come_from_the_config_map_and_secrets(which: str) -> None:
         assert {"secretRef": {"name": "golden-thread-auth"}} in sources
         assert {"secretRef": {"name": f"golden-thread-{name}"}} in sources
     assert not [k for k in resources if k[0] == "Secret"], "secrets are created, not committed"
+
+
+@pytest.mark.parametrize("which", sorted(FOLDERS))
+def test_trace_sampling_is_named_and_valid(which: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = by_key(rendered(which))["ConfigMap", "golden-thread"]["data"]
+    assert sampler_selected_by(config, monkeypatch) == SAMPLERS[which]
 
 
 def test_the_production_overlay_names_a_namespace_and_a_registry_image() -> None:
