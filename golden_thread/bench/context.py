@@ -36,6 +36,8 @@ class Plan:
     #: Conversations published for the scale-out phase on top of intake's backlog, so that the
     #: second instance's group join (~5 s on Tansu) is not most of the run.
     scaleout_events: int = 0
+    #: Scan and replay are each run this many times, in turn; the faster run of each counts.
+    replay_rounds: int = 1
 
     @classmethod
     def quick(cls) -> Plan:
@@ -48,7 +50,7 @@ class Plan:
         return cls("full", db_seconds=3.0, kafka_messages=50_000, intake_seconds=15.0,
                    intake_warmup_s=2.0, intake_clients=8, e2e_seconds=15.0,
                    history_events=40_000, replay_events=1_000_000, timeout_s=600,
-                   scaleout_events=60_000)
+                   scaleout_events=60_000, replay_rounds=2)
 
 
 @dataclass
