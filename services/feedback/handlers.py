@@ -71,7 +71,13 @@ class Policies:
         and walk only complete paths; consent is followed to its latest state)."""
         for event in events:
             self._require_owner(event)
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK)
+        # With the lock, for this transaction only: plan each graph statement for the arrays
+        # it is given (one id to a batch's 500). The cached generic plans, made while the
+        # tables were small, scanned whole tables for a handful of ids (profiled: 1.3 ms
+        # against 0.04 ms per participant lookup, 15 ms per notification lookup).
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1), set_config('plan_cache_mode', 'force_custom_plan',"
+            " true)", GRAPH_LOCK)
         facts = [fact_of(event) for event in events]
         await record_all(conn, facts)
         await fold_all(conn, facts)

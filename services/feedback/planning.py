@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import date
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import asyncpg
@@ -92,13 +93,33 @@ async def follow_consent(conn: asyncpg.Connection, participant_ids: Sequence[str
             WHERE status = 'open' AND notification_id IN (SELECT notification_id FROM moved)""",
         ids, channels,
     )
-    await conn.execute(
-        """UPDATE notifications n SET channel = a.channel, due_on = a.due_on, updated_at = now()
-             FROM unnest($1::text[], $2::text[], $3::date[]) AS a(pid, channel, due_on)
-            WHERE n.participant_id = a.pid AND n.status = 'planned'""",
-        ids, channels, [p["earliest_contact_on"] for p in willing],
-    )
+    await _follow_channel_and_date(conn, willing)
     await plan(conn, await actions_fed_by(conn, "participant", ids), notify_from)
+
+
+async def _follow_channel_and_date(conn: asyncpg.Connection,
+                                   willing: Sequence[asyncpg.Record]) -> None:
+    """Planned notifications take the channel and earliest day their person now asks for.
+
+    Read first, then only what differs is written, by primary key. (One UPDATE joined to the
+    people's arrays was planned, on tables that grew since their statistics, as a nested loop
+    over every planned notification re-reading the arrays each time: 140-210 ms per batch of
+    500 people, most of feedback's database time; and it rewrote every row, changed or not.)
+    """
+    asked = {p["participant_id"]: (p["channel"], p["earliest_contact_on"]) for p in willing}
+    planned = await conn.fetch(
+        "SELECT notification_id, participant_id, channel, due_on FROM notifications"
+        " WHERE participant_id = ANY($1::text[]) AND status = 'planned'", list(asked))
+    moves: dict[tuple[str, date | None], list[UUID]] = {}
+    for row in planned:
+        wanted = asked[row["participant_id"]]
+        if (row["channel"], row["due_on"]) != wanted:
+            moves.setdefault(wanted, []).append(row["notification_id"])
+    for (channel, due_on), ids in moves.items():
+        await conn.execute(
+            "UPDATE notifications SET channel = $2, due_on = $3, updated_at = now()"
+            " WHERE notification_id = ANY($1::uuid[]) AND status = 'planned'",
+            ids, channel, due_on)
 
 
 async def cancel_pending(conn: asyncpg.Connection, participant_ids: Sequence[str], reason: str

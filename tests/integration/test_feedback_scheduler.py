@@ -7,6 +7,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -193,6 +194,31 @@ async def test_withdrawing_and_consenting_again_brings_the_notification_back(
         assert await conn.fetchval(status, pid) == "planned"
         await consume(pool, INTAKE.erased(pid, 4), INTAKE.consent_changed(pid, 5, "email"))
         assert await conn.fetchval(status, pid) == "cancelled"
+
+
+async def test_a_planned_notification_follows_a_new_channel_and_day_and_others_stay_untouched(
+    pool: asyncpg.Pool
+) -> None:
+    moves, stays = people(2)
+    upstream, action = thread([moves, stays])
+    await consume(pool, *upstream, action)
+    query = ("SELECT participant_id, channel, due_on, updated_at FROM notifications"
+             " WHERE participant_id = ANY($1::text[]) AND status = 'planned'")
+    async with pool.acquire() as conn:
+        before = {r["participant_id"]: r for r in await conn.fetch(query, [moves, stays])}
+        later = date(2031, 5, 1)
+        # One batch: the one who asks for a peer from a later day, and one who asks again for
+        # what they already have.
+        async with conn.transaction():
+            await POLICIES.when_upstream_events_arrive_resolve_who_to_tell(conn, [
+                INTAKE.consent_changed(moves, 2, "peer_in_person", later),
+                INTAKE.consent_changed(stays, 2, "email")])
+        after = {r["participant_id"]: r for r in await conn.fetch(query, [moves, stays])}
+        # The batch plans its statements for its own arrays, in its transaction only.
+        assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+    assert set(before) == set(after) == {moves, stays}
+    assert (after[moves]["channel"], after[moves]["due_on"]) == ("peer_in_person", later)
+    assert after[stays] == before[stays]  # nothing to change: the row is not rewritten
 
 
 async def test_rebuild_refolds_the_same_graph_and_keeps_what_was_sent(pool: asyncpg.Pool) -> None:
