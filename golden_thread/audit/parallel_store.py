@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from golden_thread.audit.model import AuditBreak
+from golden_thread.audit.parallel import quiet_collector
 from golden_thread.audit.record import parse_batch
 from golden_thread.audit.sources import connect_stores, store_query
 from golden_thread.audit.verify import Replay
@@ -66,6 +67,7 @@ def replay_ranges(replay: Replay, database_url: str, ranges: list[Range], worker
 
 
 def _open(database_url: str) -> None:
+    quiet_collector()
     loop = asyncio.new_event_loop()
     _worker["loop"] = loop
     _worker["conn"] = loop.run_until_complete(asyncpg.connect(database_url))

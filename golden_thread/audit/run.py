@@ -15,7 +15,12 @@ from typing import Any
 from contracts.topics import PUBLIC_TOPICS
 from eventcore.settings import CoreSettings
 from golden_thread.audit.model import Verification
-from golden_thread.audit.parallel import default_workers, feed_batches, steady_heap
+from golden_thread.audit.parallel import (
+    collector_quieted,
+    default_workers,
+    feed_batches,
+    steady_heap,
+)
 from golden_thread.audit.parallel_store import plan_ranges, replay_ranges
 from golden_thread.audit.sources import (
     DEFAULT_SCHEMAS,
@@ -85,7 +90,8 @@ async def replay_history(source: HistorySource, options: ReplayOptions, *, quiet
     if sum(last - first + 1 for _, first, last in ranges) >= options.parallel_after:
         assert source.store_url is not None
         steady_heap()
-        replay_ranges(replay, source.store_url, ranges, count)
+        with collector_quieted():
+            replay_ranges(replay, source.store_url, ranges, count)
     else:
         source.missing.clear()
         await feed_batches(replay, source.messages(), count)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from eventcore.telemetry import sampler_description
+
 Direction = Literal["min", "max"]
 
 
@@ -137,15 +139,20 @@ class Report:
         lines.append("")
         lines.append(f"mode {self.mode}; load average before/after "
                      f"{env.get('load_before')} / {env.get('load_after')}; "
-                     f"{env.get('cpus')} CPUs; {env.get('seconds')} s")
+                     f"{env.get('cpus')} CPUs; {env.get('seconds')} s; "
+                     f"traces sampled by {env.get('trace_sampler')}")
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"FAILED: {f}" for f in self.failures]
         return "\n".join(lines)
 
 
 def environment() -> dict[str, Any]:
+    """Where the figures were taken. The trace sampler is the one every service the bench
+    starts uses (they inherit OTEL_TRACES_SAMPLER/_ARG): recording every trace costs a consumer
+    about a fifth of its CPU per event, so a figure is read with it."""
     return {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "load_before": _load()}
+            "cpus": os.cpu_count(), "load_before": _load(),
+            "trace_sampler": sampler_description()}
 
 
 def _load() -> list[float]:

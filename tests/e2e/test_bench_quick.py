@@ -5,6 +5,7 @@ and the figures are for people to read (docs/performance.md), not for a test to 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,13 +31,17 @@ FIELDS = {"value", "unit", "raw_limit", "ratio", "target", "met"}
 
 def test_quick_bench_reports_every_figure_beside_its_raw_limit(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    # As the production overlay samples traces; the services the bench starts inherit it.
+    env = {**os.environ, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+           "OTEL_TRACES_SAMPLER_ARG": "0.1"}
     run = subprocess.run(
         [sys.executable, "-m", "golden_thread", "bench", "--quick", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env=env,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     report = json.loads(out.read_text())
     assert report["mode"] == "quick" and report["failures"] == []
+    assert report["environment"]["trace_sampler"] == "parentbased_traceidratio 0.1"
     assert FIGURES <= set(report["figures"]), sorted(FIGURES - set(report["figures"]))
     assert RAW <= set(report["raw_limits"]), sorted(RAW - set(report["raw_limits"]))
     for key, figure in report["figures"].items():
@@ -52,3 +57,4 @@ def test_quick_bench_reports_every_figure_beside_its_raw_limit(tmp_path: Path) -
     for key in RAW:
         assert report["raw_limits"][key]["value"] > 0, key
     assert "ratio" in run.stdout and "raw limit" in run.stdout  # the table was printed
+    assert "traces sampled by parentbased_traceidratio 0.1" in run.stdout

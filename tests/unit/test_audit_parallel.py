@@ -4,6 +4,7 @@ summary, the same breaks in the same order, the same graph."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -65,3 +66,21 @@ def test_a_tampered_history_names_the_same_breaks(story: Story) -> None:
     expected, found = alone.finish(), parallel.finish()
     assert not found.verified
     assert found.as_json() == expected.as_json()
+
+
+def test_a_replay_leaves_the_collector_as_it_found_it(story: Story) -> None:
+    """The long replay quiets the cycle collector for its own run only (it may run inside a
+    longer-lived process: this test session, say)."""
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    seen: list[tuple[int, ...]] = []
+
+    async def watched() -> AsyncIterator[list[str | bytes]]:
+        async for batch in _batches([json.dumps(m) for m in messages_of(story)], 5):
+            seen.append(gc.get_threshold())
+            yield batch
+
+    replay = Replay(ReplayOptions(parallel_after=7))
+    asyncio.run(feed_batches(replay, watched(), workers=2))
+    assert replay.finish().verified
+    assert seen and all(t[0] == 20_000 for t in seen)  # quieted while it ran
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
