@@ -147,10 +147,21 @@ class BodySizeLimit:
 
 def correlation_id(request: Request) -> str:
     """The caller's `x-correlation-id` when it is sane, else a new one; the same for a request."""
-    known = getattr(request.state, "correlation_id", None)
+    return scope_correlation_id(request.scope)
+
+
+def scope_correlation_id(scope: Scope) -> str:
+    """`correlation_id` read from the ASGI scope itself (kept in its `state`, as
+    `request.state.correlation_id`), so a middleware needs no `Request` for it."""
+    state = scope.setdefault("state", {})
+    known = state.get("correlation_id")
     if isinstance(known, str):
         return known
-    given = request.headers.get("x-correlation-id", "")
+    given = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-correlation-id":  # the first, as `request.headers.get` answers
+            given = value.decode("latin-1")
+            break
     chosen = given if 1 <= len(given) <= 128 and given.isprintable() else str(uuid.uuid4())
-    request.state.correlation_id = chosen
+    state["correlation_id"] = chosen
     return chosen

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventcore.auth import public
-from eventcore.http import correlation_id
+from eventcore.http import scope_correlation_id
 from eventcore.logs import log_context
 from eventcore.runtime import ServiceRuntime
 
@@ -69,7 +69,7 @@ class CorrelateLogs:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with log_context(correlation_id=correlation_id(Request(scope))):
+        with log_context(correlation_id=scope_correlation_id(scope)):
             await self.app(scope, receive, send)
 
 
@@ -119,8 +119,9 @@ class HttpTelemetry:
                 if route:
                     labels["http.target"] = route
                     span.update_name(f"{method} {route}")
-                    span.set_attribute("http.route", route)
-                span.set_attribute("http.status_code", status)
+                    span.set_attributes({"http.route": route, "http.status_code": status})
+                else:
+                    span.set_attribute("http.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 self.duration.record(elapsed_ms, labels)
