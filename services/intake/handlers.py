@@ -26,17 +26,12 @@ from contracts import (
     new_event,
 )
 from eventcore.store import EventStore, RecordedEvent
-from services.intake.adapters.vault import NewKey, ParticipantKey, Vault
+from services.intake.adapters.vault import ParticipantKey, Vault
 from services.intake.config import SOURCE
 from services.intake.domain.categories import CategorySet
 from services.intake.domain.commands import ChangeConsent, EraseParticipant, LogConversation
 from services.intake.domain.rules import RuleBroken, check_log_conversation
-from services.intake.projections import (
-    CONVERSATION_PARAMS,
-    CONVERSATION_READ_MODELS,
-    conversation_args,
-    project,
-)
+from services.intake.projections import project
 
 
 class Rejected(Exception):
@@ -61,11 +56,6 @@ class RequestContext:
     correlation_id: str
     traceparent: str | None = None
 
-
-#: A new participant's conversation, after its append: their key and sealed contact (the vault)
-#: and both read models in one statement, one round trip fewer than each on its own.
-_NEW_PARTICIPANT_ROWS = ("WITH " + NewKey.ctes(CONVERSATION_PARAMS + 1) + ", "
-                         + CONVERSATION_READ_MODELS)
 
 _EMAIL_NEEDED = RuleBroken("participant.contact.email",
                            "an email address is needed to send feedback by email")
@@ -94,10 +84,9 @@ class Intake:
         email_needed = (cmd.consent.to_recontact and cmd.consent.channel == "email"
                         and not (given and given.email))
         async with self.pool.acquire() as conn, conn.transaction():
-            new_key: NewKey | None = None
-            if cmd.participant.id is None:  # stored after the append, with the read models
-                new_key = self.vault.new_key(new_participant_id(), contact)
-                key, status = new_key.key, "new"
+            if cmd.participant.id is None:  # the key and the sealed contact: one statement
+                key = await self.vault.create_key(conn, new_participant_id(), contact)
+                status = "new"
             else:
                 key, status = await self._returning_key(conn, cmd.participant.id), "returning"
                 if contact is not None:
@@ -122,13 +111,7 @@ class Intake:
                 correlationid=ctx.correlation_id, traceparent=ctx.traceparent,
                 causationids=(pid,),
             )
-            if new_key is None:
-                recorded = await self._append(conn, draft)
-            else:
-                [recorded] = await self.store.append(conn, [draft])
-                await conn.execute(_NEW_PARTICIPANT_ROWS,
-                                   *conversation_args(recorded.envelope, recorded.sequence),
-                                   *new_key.args())
+            recorded = await self._append(conn, draft)
         return Accepted(str(conversation_id), pid, recorded.event_id, recorded.sequence)
 
     async def _returning_key(self, conn: asyncpg.Connection, pid: str) -> ParticipantKey:

@@ -21,38 +21,28 @@ async def project(conn: asyncpg.Connection, event: RecordedEvent) -> None:
         await apply(conn, event.envelope, event.sequence)
 
 
-#: Both read models of a ConversationLogged, as the tail of a statement ($1 to $16, see
-#: `conversation_args`); the `WITH` is the caller's, so other CTEs may lead it.
-CONVERSATION_READ_MODELS = """conversation AS (
-       INSERT INTO conversations (conversation_id, event_id, sequence, participant_id,
-           listener_id, held_on, setting, place, categories, summary, quotes,
-           support_shared, consent, equity, logged_at)
-       VALUES ($1, $2, $3, $4, $5, $6::text::date, $7, $8, $9, $10, $11, $12, $13, $14,
-               $15::text::timestamptz)
-       ON CONFLICT (conversation_id) DO NOTHING)
-   INSERT INTO participants (participant_id, consent, conversations, first_seen, last_seen)
-   VALUES ($4, $16, 1, $15::text::timestamptz, $15::text::timestamptz)
-   ON CONFLICT (participant_id) DO UPDATE
-      SET consent = EXCLUDED.consent, conversations = participants.conversations + 1,
-          last_seen = EXCLUDED.last_seen"""
-CONVERSATION_PARAMS = 16
-_CONVERSATION_LOGGED = "WITH " + CONVERSATION_READ_MODELS
-
-
-def conversation_args(env: Mapping[str, Any], seq: int) -> tuple[Any, ...]:
+async def _conversation_logged(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:
+    """Both read models in one statement (one round trip)."""
     data = env["data"]
     consent = {k: v for k, v in data["consent"].items() if k != "to_store"}
-    return (
+    await conn.execute(
+        """WITH conversation AS (
+               INSERT INTO conversations (conversation_id, event_id, sequence, participant_id,
+                   listener_id, held_on, setting, place, categories, summary, quotes,
+                   support_shared, consent, equity, logged_at)
+               VALUES ($1, $2, $3, $4, $5, $6::text::date, $7, $8, $9, $10, $11, $12, $13, $14,
+                       $15::text::timestamptz)
+               ON CONFLICT (conversation_id) DO NOTHING)
+           INSERT INTO participants (participant_id, consent, conversations, first_seen, last_seen)
+           VALUES ($4, $16, 1, $15::text::timestamptz, $15::text::timestamptz)
+           ON CONFLICT (participant_id) DO UPDATE
+              SET consent = EXCLUDED.consent, conversations = participants.conversations + 1,
+                  last_seen = EXCLUDED.last_seen""",
         data["conversation_id"], env["id"], seq, data["participant_id"], data["listener_id"],
         data["held_on"], data["setting"], data["place"], list(data["categories"]),
         data["summary"], list(data["quotes"]), list(data["support_shared"]), data["consent"],
         data.get("equity"), env["recordedtime"], consent,
     )
-
-
-async def _conversation_logged(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:
-    """Both read models in one statement (one round trip)."""
-    await conn.execute(_CONVERSATION_LOGGED, *conversation_args(env, seq))
 
 
 async def _participant_erased(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:

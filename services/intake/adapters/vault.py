@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -72,40 +71,30 @@ def _sealed_contact(key: ParticipantKey, contact: dict[str, Any]) -> dict[str, A
     return key.seal(json.dumps(contact, ensure_ascii=False)).model_dump(mode="json")
 
 
-@dataclass(frozen=True)
-class NewKey:
-    """A new participant's key, wrapped by the master key, and their sealed contact details."""
-
-    key: ParticipantKey
-    wrapped: bytes
-    sealed_contact: dict[str, Any] | None
-
-    @staticmethod
-    def ctes(first: int) -> str:
-        """The CTEs that store it (the key row, and the contact row when there is one), to lead
-        another statement, with `args()` as its parameters `$first` to `$first + 3`."""
-        pid, key_id, wrapped, sealed = (f"${first + i}" for i in range(4))
-        return (f"k AS (INSERT INTO participant_keys (participant_id, key_id, wrapped_key)"
-                f" VALUES ({pid}, {key_id}, {wrapped}) RETURNING participant_id),"
-                f" c AS (INSERT INTO participant_contacts (participant_id, sealed)"
-                f" SELECT participant_id, {sealed}::jsonb FROM k WHERE {sealed}::jsonb IS NOT NULL)")
-
-    def args(self) -> tuple[str, str, bytes, dict[str, Any] | None]:
-        return self.key.participant_id, self.key.key_id, self.wrapped, self.sealed_contact
-
-
 class Vault:
     def __init__(self, master_key: bytes) -> None:
         self._master = AESGCM(master_key)
 
-    def new_key(self, participant_id: str, contact: dict[str, Any] | None = None) -> NewKey:
-        """A new participant's key, and its contact details sealed by it, ready to be written
-        (`NewKey.ctes`); nothing is stored yet."""
+    async def create_key(
+        self, conn: asyncpg.Connection, participant_id: str,
+        contact: dict[str, Any] | None = None,
+    ) -> ParticipantKey:
+        """A new participant's key, stored wrapped, with their contact details sealed by it (one
+        statement: the key row and the contact row together)."""
         key_id, key, nonce = f"k_{secrets.token_hex(8)}", os.urandom(32), os.urandom(12)
         wrapped = nonce + self._master.encrypt(nonce, key, participant_id.encode())
         found = ParticipantKey(participant_id, key_id, key)
-        sealed = None if contact is None else _sealed_contact(found, contact)
-        return NewKey(found, wrapped, sealed)
+        await conn.execute(
+            "WITH k AS (INSERT INTO participant_keys (participant_id, key_id, wrapped_key)"
+            " VALUES ($1, $2, $3) RETURNING participant_id)"
+            " INSERT INTO participant_contacts (participant_id, sealed)"
+            " SELECT participant_id, $4::jsonb FROM k WHERE $4::jsonb IS NOT NULL",
+            participant_id,
+            key_id,
+            wrapped,
+            None if contact is None else _sealed_contact(found, contact),
+        )
+        return found
 
     def unwrap(self, participant_id: str, key_id: str, wrapped: bytes | None) -> ParticipantKey | None:
         """The participant's key from its stored row, or None once it has been destroyed."""
