@@ -26,6 +26,13 @@ round trip); more are chained from the head read under `SELECT ... FOR UPDATE`. 
 conflict found by the check raises `ConcurrencyError` without aborting the caller's transaction
 (a unique-key conflict does abort it, as any failed statement does).
 
+**An append with the caller's own writes** (`append_with`, `single.with_writes`): one event
+and the caller's data-modifying CTEs (read models, say), which read the appended row and write
+only through it, in one statement. Outside a transaction that statement is the whole unit of
+work: one round trip instead of BEGIN, statements and COMMIT, the head row locked only while it
+runs; a conflict or any failing write leaves nothing written. Intake logs a new participant's
+conversation this way.
+
 **Group commit** (`group.py`). Outside a transaction, appends that arrive while another is being
 committed queue up, and the next *leader* — the first caller in the queue, on its own connection
 — commits the whole queue as one batch: PostgreSQL-style group commit, one statement and one WAL
@@ -40,7 +47,7 @@ leader writes its followers' rows through its own connection.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -50,9 +57,10 @@ from eventcore.metrics import CoreMetrics
 from eventcore.store.batch import BatchConflict, BatchWriter, Prepared, prepare
 from eventcore.store.group import GroupCommit
 from eventcore.store.records import ConcurrencyError, RecordedEvent
-from eventcore.store.single import append_one
+from eventcore.store.single import FIRST_FREE_PARAM, append_one, numbered_from, with_writes
 
-__all__ = ["ConcurrencyError", "EventStore", "RecordedEvent", "notify_channel"]
+__all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "RecordedEvent", "notify_channel",
+           "numbered_from"]
 
 #: Events per group commit at most (a caller's own batch may be larger; it then goes alone).
 GROUP_MAX_EVENTS = 1_000
@@ -104,6 +112,21 @@ class EventStore:
                 return [record]
             return await self._writer.write(conn, rows)
         return await self._group.submit(conn, rows)
+
+    async def append_with(
+        self, conn: asyncpg.Connection, draft: EventDraft[Any], writes: str,
+        args: Callable[[dict[str, Any]], Sequence[Any]],
+    ) -> RecordedEvent:
+        """Append one draft and the caller's own `writes` in one statement (`single.with_writes`:
+        data-modifying CTEs that read `ins`, parameters from `FIRST_FREE_PARAM`, whose values
+        `args` gives from the event's body as stored). Outside a transaction that statement is
+        its own transaction: event and writes commit together in one round trip. Raises
+        ConcurrencyError, having written nothing, when the version is taken."""
+        [row] = prepare(self.source, [draft])
+        record, head = await append_one(conn, self.source, self._channel, row,
+                                        with_writes(writes), args(row.body))
+        self._writer.wrote(head, [row])
+        return record
 
     async def read_after(
         self, conn: asyncpg.Connection, after_sequence: int, limit: int

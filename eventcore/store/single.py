@@ -5,9 +5,17 @@ queue on it anyway; chaining in Python from a head kept in memory would then mis
 statements reach the server in another order than they were sent, and each miss holds the lock
 longer. Here the statement reads the locked head and computes the hash in SQL (the algorithm of
 `contracts.chain`): one round trip, never a retry, whatever the order.
+
+A caller may add its own writes to that statement (`with_writes`: its read models, say). Outside
+a transaction the statement is then the whole unit of work: one round trip instead of BEGIN,
+statements and COMMIT, and the head row locked only while it runs.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -15,9 +23,9 @@ from eventcore.store.batch import BatchConflict, Head, Prepared
 from eventcore.store.records import RecordedEvent
 
 # $1 event id, $2 type, $3 subject, $4 version, $5 body text, $6 body digest, $7 source,
-# $8 NOTIFY channel. No row when version - 1 is not in the store (a conflict).
-_APPEND_ONE = """
-WITH head AS (
+# $8 NOTIFY channel. `ins` has no row when version - 1 is not in the store (a conflict).
+_CHAIN_AND_INSERT = """
+head AS (
     UPDATE source_head
        SET sequence = sequence + 1,
            prev_hash = hash,
@@ -31,18 +39,42 @@ WITH head AS (
                         prev_hash, hash)
     SELECT head.sequence, $1, $2, $3, $4, $5::text::jsonb, head.prev_hash, head.hash FROM head
     RETURNING sequence, prev_hash, hash
-)
-SELECT sequence, prev_hash, hash, pg_notify($8, '') FROM ins
-"""
+)"""
+_RESULT = "SELECT sequence, prev_hash, hash, pg_notify($8, '') FROM ins"
+_APPEND_ONE = f"WITH {_CHAIN_AND_INSERT}\n{_RESULT}"
+
+#: The first parameter number free for the writes a caller adds to an append (`with_writes`).
+FIRST_FREE_PARAM = 9
+_PARAM = re.compile(r"\$(\d+)")
 
 
-async def append_one(conn: asyncpg.Connection, source: str, channel: str, row: Prepared
+def numbered_from(first: int, sql: str) -> str:
+    """`sql` with its parameters $1, $2, ... renumbered $first, $first + 1, ..."""
+    return _PARAM.sub(lambda m: f"${int(m[1]) + first - 1}", sql)
+
+
+def with_writes(writes: str) -> str:
+    """The one-event append with the caller's own writes in the same statement.
+
+    `writes` are data-modifying CTEs (`name AS (INSERT ... SELECT ... FROM ins ...)`, comma
+    separated) whose parameters are numbered from `FIRST_FREE_PARAM`. They may read `ins`
+    (sequence, prev_hash, hash) and must write only through it: on a conflict `ins` has no row,
+    and then nothing at all is written.
+    """
+    return f"WITH {_CHAIN_AND_INSERT},\n{writes}\n{_RESULT}"
+
+
+async def append_one(conn: asyncpg.Connection, source: str, channel: str, row: Prepared,
+                     statement: str = _APPEND_ONE, args: Sequence[Any] = ()
                      ) -> tuple[RecordedEvent, Head]:
-    """Append `row` in the caller's transaction; the record, and the head it leaves."""
+    """Append `row` (in the caller's transaction if there is one, else the statement is its
+    own); the record, and the head it leaves. `statement` may be `with_writes(...)`, and
+    `args` its parameters from `FIRST_FREE_PARAM`."""
     draft = row.draft
     try:
-        found = await conn.fetchrow(_APPEND_ONE, draft.id, draft.type, draft.subject,
-                                    draft.subjectversion, row.text, row.digest, source, channel)
+        found = await conn.fetchrow(statement, draft.id, draft.type, draft.subject,
+                                    draft.subjectversion, row.text, row.digest, source, channel,
+                                    *args)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "events_subject_version_key":
             raise BatchConflict(draft.subject, draft.subjectversion, 0) from exc

@@ -29,6 +29,11 @@ class RunningApp:
         async with self.runtime.pool.acquire() as conn:
             return await conn.fetchval(sql, *args)
 
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        assert self.runtime.pool is not None
+        async with self.runtime.pool.acquire() as conn:
+            return await conn.fetchrow(sql, *args)
+
 
 @asynccontextmanager
 async def serve(app: FastAPI, name: str) -> AsyncIterator[httpx.AsyncClient]:

@@ -101,3 +101,43 @@ async def test_a_stale_expected_version_is_a_concurrency_error(database_url: str
                 await conn.execute("UPDATE events SET event_type = 'X'")
     finally:
         await pool.close()
+
+
+async def test_an_append_with_the_callers_writes_commits_all_or_nothing_in_one_statement(
+    database_url: str,
+) -> None:
+    schema = await core_schema(database_url)
+    pool = await create_pool(database_url, schema)
+    store, subject = EventStore(SOURCE), new_subject()
+    # The caller's own write: a row naming the event's sequence, as a read model would.
+    writes = "noted AS (INSERT INTO noted (sequence, note) SELECT ins.sequence, $9 FROM ins)"
+    sent: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TABLE noted (sequence bigint PRIMARY KEY, note text)")
+            conn.add_query_logger(lambda logged: sent.append(str(logged.query)))
+            first = await store.append_with(conn, consent_draft(subject, 1), writes,
+                                            lambda body: [body["subject"]])
+            await asyncio.sleep(0.01)  # query loggers are called soon after, not during
+            assert len(sent) == 1 and not conn.is_in_transaction()  # one statement, no BEGIN
+            assert await conn.fetch("SELECT sequence, note FROM noted") == [(1, subject)]
+            # A conflict (version 3 does not follow 1) writes neither the event nor the row.
+            with pytest.raises(ConcurrencyError):
+                await store.append_with(conn, consent_draft(subject, 3), writes,
+                                        lambda body: ["never"])
+            # A failing write (the row is already there) takes the event with it.
+            await conn.execute("INSERT INTO noted VALUES (2, 'taken')")
+            with pytest.raises(Exception, match="noted_pkey"):
+                await store.append_with(conn, consent_draft(subject, 2), writes,
+                                        lambda body: ["clash"])
+            assert await store.head(conn) == 1
+            assert await conn.fetchval("SELECT count(*) FROM noted") == 2
+            # The chain goes on from where it was: the next append links to the first.
+            second = await store.append_with(conn, consent_draft(subject, 2), "n AS (SELECT 1)",
+                                             lambda body: [])
+            assert (second.sequence, second.prevhash) == (2, first.hash)
+            events = [parse_event(json.dumps(r.envelope))
+                      for r in await store.read_after(conn, 0, 10)]
+            assert verify_chain(events) is None
+    finally:
+        await pool.close()
