@@ -12,8 +12,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import asyncpg
 
-from services.feedback.adapters.graph import actions_fed_by, load_action_graph
-from services.feedback.domain.chain import recipients
+from services.feedback.adapters.graph import actions_fed_by, load_action_graphs
+from services.feedback.domain.chain import Recipient, recipients
 
 log = logging.getLogger(__name__)
 
@@ -27,32 +27,36 @@ def notification_id(participant_id: str, action_id: UUID) -> UUID:
 
 
 async def plan(conn: asyncpg.Connection, action_ids: Iterable[UUID], notify_from: str) -> int:
-    """Plan one notification per newly reached (participant, action); returns how many."""
-    planned = 0
-    for action_id in action_ids:
-        graph = await load_action_graph(conn, action_id)
-        people = list(recipients(graph, notify_from)) if graph else []
-        if not people:
-            continue
-        fresh = await conn.fetch(
-            """INSERT INTO notifications (notification_id, participant_id, action_id, channel,
-                   status, due_on, action_event_id, correlation_id, traceparent)
-               SELECT p.notification_id, p.participant_id, a.action_id, p.channel, 'planned',
-                      p.due_on, a.event_id, a.correlation_id, a.traceparent
-                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[])
-                      AS p(notification_id, participant_id, channel, due_on)
-                 JOIN graph_actions a ON a.action_id = $5
-               ON CONFLICT (participant_id, action_id) DO NOTHING
-               RETURNING participant_id""",
-            [notification_id(p.participant_id, action_id) for p in people],
-            [p.participant_id for p in people], [p.channel for p in people],
-            [p.due_on for p in people], action_id,
-        )
-        planned += len(fresh)
-        for row in fresh:
-            log.info("planned notification of %s about action %s", row["participant_id"],
-                     action_id)
-    return planned
+    """Plan one notification per newly reached (participant, action); returns how many.
+
+    Every action's graph is read at once and every recipient planned in one statement."""
+    ordered = list(action_ids)
+    graphs = await load_action_graphs(conn, ordered) if ordered else {}
+    planned: list[tuple[UUID, Recipient]] = [
+        (action_id, person) for action_id in ordered if action_id in graphs
+        for person in recipients(graphs[action_id], notify_from)]
+    if not planned:
+        return 0
+    fresh = await conn.fetch(
+        """INSERT INTO notifications (notification_id, participant_id, action_id, channel,
+               status, due_on, action_event_id, correlation_id, traceparent)
+           SELECT p.notification_id, p.participant_id, a.action_id, p.channel, 'planned',
+                  p.due_on, a.event_id, a.correlation_id, a.traceparent
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::uuid[])
+                  WITH ORDINALITY AS p(notification_id, participant_id, channel, due_on,
+                                       action_id, n)
+             JOIN graph_actions a ON a.action_id = p.action_id
+            ORDER BY p.n
+           ON CONFLICT (participant_id, action_id) DO NOTHING
+           RETURNING participant_id, action_id""",
+        [notification_id(p.participant_id, a) for a, p in planned],
+        [p.participant_id for _, p in planned], [p.channel for _, p in planned],
+        [p.due_on for _, p in planned], [a for a, _ in planned],
+    )
+    for row in fresh:
+        log.info("planned notification of %s about action %s", row["participant_id"],
+                 row["action_id"])
+    return len(fresh)
 
 
 async def follow_consent(conn: asyncpg.Connection, participant_ids: Sequence[str],

@@ -18,24 +18,29 @@ from services.feedback.domain.chain import (
 
 async def load_action_graph(conn: asyncpg.Connection, action_id: UUID) -> ActionGraph | None:
     """Everything known so far around one action (missing upstream nodes are simply absent)."""
-    row = await conn.fetchrow(
+    return (await load_action_graphs(conn, [action_id])).get(action_id)
+
+
+async def load_action_graphs(conn: asyncpg.Connection, action_ids: Sequence[UUID]
+                             ) -> dict[UUID, ActionGraph]:
+    """`load_action_graph` of each action, in five statements however many actions there are
+    (a batch may reach dozens: one at a time, that was five round trips each)."""
+    rows = await conn.fetch(
         """SELECT a.*, coalesce(array_agg(ap.priority_id ORDER BY ap.priority_id)
                   FILTER (WHERE ap.priority_id IS NOT NULL), '{}') AS priority_ids
              FROM graph_actions a LEFT JOIN graph_action_priorities ap USING (action_id)
-            WHERE a.action_id = $1 GROUP BY a.action_id""",
-        action_id,
+            WHERE a.action_id = ANY($1::uuid[]) GROUP BY a.action_id""",
+        list(action_ids),
     )
-    if row is None:
-        return None
-    action = ActionNode(
+    actions = [ActionNode(
         action_id=row["action_id"], priority_ids=tuple(row["priority_ids"]), status=row["status"],
         description=row["description"], service=row["service"], place=row["place"],
         framework=row["framework"], framework_area=row["framework_area"],
         event_id=row["event_id"],
-    )
+    ) for row in rows]
     links = await conn.fetch(
         "SELECT priority_id, insight_id FROM graph_priority_insights WHERE priority_id = ANY($1)",
-        list(action.priority_ids),
+        list({p for a in actions for p in a.priority_ids}),
     )
     priority_insights: dict[UUID, tuple[UUID, ...]] = {}
     for link in links:
@@ -46,7 +51,20 @@ async def load_action_graph(conn: asyncpg.Connection, action_id: UUID) -> Action
         conn, list({c for i in insights.values() for c in i.conversation_ids}))
     participants = await _participants(
         conn, list({c.participant_id for c in conversations.values()}))
-    return ActionGraph(action, priority_insights, insights, conversations, participants)
+    graphs: dict[UUID, ActionGraph] = {}
+    for action in actions:  # each its own neighbourhood, as if loaded alone
+        its_links = {p: priority_insights[p] for p in action.priority_ids
+                     if p in priority_insights}
+        its_insights = {i: insights[i] for ids in its_links.values() for i in ids
+                        if i in insights}
+        its_conversations = {c: conversations[c] for i in its_insights.values()
+                             for c in i.conversation_ids if c in conversations}
+        its_participants = {c.participant_id: participants[c.participant_id]
+                            for c in its_conversations.values()
+                            if c.participant_id in participants}
+        graphs[action.action_id] = ActionGraph(action, its_links, its_insights,
+                                               its_conversations, its_participants)
+    return graphs
 
 
 async def _insights(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, InsightNode]:
