@@ -9,7 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -295,3 +295,34 @@ async def test_a_batch_plans_exactly_what_one_message_at_a_time_plans(
     assert outcomes["batch"] == outcomes["one by one"] == {
         "stays": "planned", "withdraws": "cancelled:consent_withdrawn",
         "erased": "cancelled:erased"}
+
+
+async def test_a_batch_reaching_several_actions_plans_each_as_if_alone(
+    feedback: RunningFeedback,
+) -> None:
+    """Three actions in one batch: two share a person (one conversation feeds both), one has
+    a priority nobody has heard of yet. Each plans exactly its own people."""
+    [consumer] = feedback.runtime.consumers
+    listened = Upstream("intake")
+    shared, first_only, second_only = ("p_" + secrets.token_hex(6) for _ in range(3))
+    said = {pid: listened.conversation(pid) for pid in (shared, first_only, second_only)}
+    one = PARTNERS.insight([said[shared].data.conversation_id,
+                            said[first_only].data.conversation_id])
+    two = PARTNERS.insight([said[shared].data.conversation_id,
+                            said[second_only].data.conversation_id])
+    first, second = PARTNERS.priority([one.data.insight_id]), PARTNERS.priority([two.data.insight_id])
+    taken = [TRUST.action([first.data.priority_id]), TRUST.action([second.data.priority_id]),
+             TRUST.action([uuid4()])]  # its priority never arrives
+    events = [*taken, first, second, one, two, *said.values()]
+    messages = [IncomingMessage("t", 0, n, None, e.model_dump_json().encode())
+                for n, e in enumerate(events)]
+    assert [o.status for o in await consumer.process_batch(messages)] == ["applied"] * len(events)
+    planned = {}
+    for action in taken:
+        planned[action.data.action_id] = sorted(
+            r["participant_id"] for r in await feedback.fetch(
+                "SELECT participant_id FROM notifications WHERE action_id = $1",
+                action.data.action_id))
+    assert planned == {taken[0].data.action_id: sorted([shared, first_only]),
+                       taken[1].data.action_id: sorted([shared, second_only]),
+                       taken[2].data.action_id: []}
