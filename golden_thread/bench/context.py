@@ -49,7 +49,7 @@ class Plan:
     def full(cls) -> Plan:
         return cls("full", db_seconds=3.0, kafka_messages=50_000, intake_seconds=15.0,
                    intake_warmup_s=2.0, intake_clients=8, e2e_seconds=15.0,
-                   history_events=40_000, replay_events=1_000_000, timeout_s=600,
+                   history_events=100_000, replay_events=1_000_000, timeout_s=600,
                    scaleout_events=60_000, replay_rounds=2)
 
 
