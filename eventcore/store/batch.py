@@ -238,8 +238,11 @@ class BatchWriter:
         ]
 
     def wrote(self, head: Head, rows: Sequence[Prepared]) -> None:
-        """Rows were written elsewhere (`store.single`), leaving `head`: chain on from there."""
-        self._head = head
+        """Rows were written elsewhere (`store.single`), leaving `head`: chain on from there,
+        unless a later head is known already (two such appends, each its own transaction, may
+        have their replies read in either order; a batch still on its way settles itself)."""
+        if self._head is None or head.sequence > self._head.sequence:
+            self._head = head
         self._count(rows)
 
     def _settle(self, target: Head, actual: Head) -> None:

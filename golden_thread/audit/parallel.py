@@ -45,17 +45,26 @@ def quiet_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
+_quieted = 0  # replays running in this process that asked for a quieter collector
+
+
 @contextlib.contextmanager
 def collector_quieted() -> Iterator[None]:
-    """The young generation collected every 20,000 allocations in the parent of a replay, as
-    long as it runs. Nothing is frozen here: the replay may run inside a longer-lived process
-    (a test session, a service) that froze objects of its own."""
+    """The young generation collected every 20,000 allocations (or less often, if this process
+    already asked for that) while replays run in this process; as it was once the last one ends.
+    Nothing is frozen here: the replay may run inside a longer-lived process (a test session, a
+    service) that froze objects of its own."""
+    global _quieted
     thresholds = gc.get_threshold()
-    gc.set_threshold(20_000, *thresholds[1:])
+    if _quieted == 0 and thresholds[0] < 20_000:
+        gc.set_threshold(20_000, *thresholds[1:])
+    _quieted += 1
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
+        _quieted -= 1
+        if _quieted == 0:
+            gc.set_threshold(*thresholds)
 
 
 def default_workers() -> int:

@@ -82,5 +82,5 @@ def test_a_replay_leaves_the_collector_as_it_found_it(story: Story) -> None:
     replay = Replay(ReplayOptions(parallel_after=7))
     asyncio.run(feed_batches(replay, watched(), workers=2))
     assert replay.finish().verified
-    assert seen and all(t[0] == 20_000 for t in seen)  # quieted while it ran
+    assert seen and all(t[0] >= 20_000 for t in seen)  # quieted while it ran
     assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)

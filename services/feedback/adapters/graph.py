@@ -39,7 +39,8 @@ async def load_action_graphs(conn: asyncpg.Connection, action_ids: Sequence[UUID
         event_id=row["event_id"],
     ) for row in rows]
     links = await conn.fetch(
-        "SELECT priority_id, insight_id FROM graph_priority_insights WHERE priority_id = ANY($1)",
+        "SELECT priority_id, insight_id FROM graph_priority_insights WHERE priority_id = ANY($1)"
+        " ORDER BY priority_id, insight_id",  # the thread's insights in a stable order
         list({p for a in actions for p in a.priority_ids}),
     )
     priority_insights: dict[UUID, tuple[UUID, ...]] = {}
