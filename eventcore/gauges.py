@@ -58,6 +58,7 @@ async def keep_gauges_fresh(
         try:
             await refresh_outbox(pool, metrics, relay_name)
             await refresh_lag(subscribers, metrics)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                asyncpg.InternalClientError) as exc:
             log.debug("gauges not refreshed: %s", type(exc).__name__)
         await asyncio.sleep(interval_s)

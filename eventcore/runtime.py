@@ -161,15 +161,32 @@ class ServiceRuntime:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            # A task that failed is reported by _report_crash; stopping goes on regardless
+            # (asyncpg may raise InternalClientError when a query is cancelled mid-prepare).
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
         if self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:
-            await self.pool.close()
+            await _close_pool(self.pool)
         if self._telemetry is not None:
             self._telemetry.shutdown()
+
+
+#: How long stopping waits for pool connections to be given back before closing them anyway.
+POOL_CLOSE_TIMEOUT_S = 10.0
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully, in bounded time: `Pool.close` waits for every connection to be
+    released, and one left in a broken state (a database restart mid-query) never is."""
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT_S)
+    except (TimeoutError, Exception) as exc:  # noqa: BLE001 - stopping must finish
+        log.warning("pool not closed cleanly (%s); terminating its connections",
+                    type(exc).__name__)
+        pool.terminate()
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

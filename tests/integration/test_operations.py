@@ -6,13 +6,15 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from contracts import parse_event
 from contracts.topics import ALL_TOPICS, CONVERSATIONS
-from eventcore import telemetry
+from eventcore import runtime, telemetry
+from eventcore.db import create_pool
 from eventcore.embedded import EmbeddedStack, StackEndpoints
 from eventcore.settings import CoreSettings
 from tests.integration.intake_fixtures import RunningIntake, running_intake
@@ -97,3 +99,17 @@ async def test_readiness_is_false_while_the_database_is_down_and_true_after() ->
         assert (await intake.client.get("/health/ready")).json() == {
             "ready": True, "checks": {"migrations": True, "database": True, "broker": True}}
         assert (await intake.client.post("/conversations", json=request())).status_code == 201
+
+
+async def test_stopping_closes_the_pool_even_with_a_connection_never_given_back(
+    database_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`Pool.close` waits for every connection to be released; one that never is (left broken
+    by a database restart mid-query) must not keep a service from stopping."""
+    pool = await create_pool(database_url, "public", max_size=2)
+    held = await pool.acquire()  # never released
+    monkeypatch.setattr(runtime, "POOL_CLOSE_TIMEOUT_S", 0.5)
+    await asyncio.wait_for(runtime._close_pool(pool), 30)  # waited 0.5 s, then terminated
+    assert pool.is_closing() and pool.get_size() == 0
+    with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+        held.is_closed()  # taken back from the holder that never gave it
