@@ -15,7 +15,7 @@ from eventcore.embedded import StackEndpoints
 from eventcore.messaging import make_producer
 from eventcore.relay import OutboxRelay
 from eventcore.settings import CoreSettings
-from eventcore.store import ConcurrencyError, EventStore
+from eventcore.store import FIRST_FREE_PARAM, ConcurrencyError, EventStore, numbered_from
 from tests.integration.relay_reader import read_published
 from tests.integration.store_kit import SOURCE, TOPICS, consent_draft, core_schema, new_subject
 
@@ -110,7 +110,9 @@ async def test_an_append_with_the_callers_writes_commits_all_or_nothing_in_one_s
     pool = await create_pool(database_url, schema)
     store, subject = EventStore(SOURCE), new_subject()
     # The caller's own write: a row naming the event's sequence, as a read model would.
-    writes = "noted AS (INSERT INTO noted (sequence, note) SELECT ins.sequence, $9 FROM ins)"
+    writes = numbered_from(FIRST_FREE_PARAM, "noted AS (INSERT INTO noted (sequence, note)"
+                                             " SELECT ins.sequence, $1 FROM ins)")
+    assert "$9" in writes and "$1 " not in writes
     sent: list[str] = []
     try:
         async with pool.acquire() as conn:
