@@ -6,7 +6,6 @@ Built in each service's bootstrap and started in its lifespan; nothing connects 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -160,14 +159,20 @@ class ServiceRuntime:
             await self.broker.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            # A task that failed is reported by _report_crash; stopping goes on regardless
-            # (asyncpg may raise InternalClientError when a query is cancelled mid-prepare).
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # A task that failed is reported by _report_crash; stopping goes on regardless (asyncpg
+        # may raise InternalClientError when a query is cancelled mid-prepare), and does not
+        # wait forever for one stuck in a connection a database restart left broken.
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            for task in stuck:
+                log.warning("background task %s did not stop in %.0f s", task.get_name(),
+                            STOP_TIMEOUT_S)
         self._tasks.clear()
         if self.producer is not None:
-            await self.producer.stop()
+            try:
+                await asyncio.wait_for(self.producer.stop(), STOP_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - stopping must finish
+                log.warning("producer not stopped cleanly: %s", type(exc).__name__)
         if self.pool is not None:
             await _close_pool(self.pool)
         if self._telemetry is not None:
@@ -176,6 +181,8 @@ class ServiceRuntime:
 
 #: How long stopping waits for pool connections to be given back before closing them anyway.
 POOL_CLOSE_TIMEOUT_S = 10.0
+#: How long stopping waits for background tasks, and for the producer to flush.
+STOP_TIMEOUT_S = 10.0
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
