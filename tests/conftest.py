@@ -7,8 +7,9 @@ them at servers you run yourself.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -17,6 +18,7 @@ from contracts.topics import ALL_TOPICS
 from eventcore.embedded import EmbeddedStack, StackEndpoints
 from eventcore.settings import CoreSettings
 from eventcore.tokens import mint_token
+from tests.hang_dump import HangWatch
 
 #: The key every in-process service verifies bearer tokens with in tests.
 TEST_JWT_SECRET = "test-only-" + secrets.token_urlsafe(32)
@@ -67,3 +69,23 @@ async def database_url(endpoints: StackEndpoints) -> str:
 @pytest.fixture
 def core_settings(endpoints: StackEndpoints, database_url: str) -> CoreSettings:
     return CoreSettings(**core_values(endpoints, database_url))  # type: ignore[arg-type]
+
+
+# A test that runs long leaves a dump of where every asyncio task waits (tests/hang_dump.py).
+_HANG_WATCH = HangWatch()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _hang_watch_loop() -> AsyncIterator[None]:
+    _HANG_WATCH.loop = asyncio.get_running_loop()
+    yield
+    _HANG_WATCH.loop = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    _HANG_WATCH.arm(item.nodeid)
+    try:
+        yield
+    finally:
+        _HANG_WATCH.disarm()
