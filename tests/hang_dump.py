@@ -91,5 +91,7 @@ class HangWatch:
             if not done.wait(10):
                 with open(path, "a") as file:
                     file.write("--- the event loop did not run the dump within 10 s: it is blocked\n")
-        sys.__stderr__.write(header + path.read_text())
-        sys.__stderr__.flush()
+        stream = sys.__stderr__
+        if stream is not None:
+            stream.write(header + path.read_text())
+            stream.flush()
