@@ -108,13 +108,27 @@ def token_command(
 def bench_command(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write every figure here")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run in under a minute")] = False,
+    phases: Annotated[str | None, typer.Option(
+        "--phases", help="Run only these phases, comma-separated, to work on one part: "
+        "database, broker, intake, insight, e2e, scaleout, others, replay (insight and e2e "
+        "need intake; scaleout needs insight). Ratios whose raw limit was not measured are "
+        "left empty.")] = None,
 ) -> None:
     """Measure the system beside the raw limits of its broker and database, in one run."""
     import sys
 
+    from golden_thread.bench.runner import PHASE_KEYS
     from golden_thread.bench.runner import main as run
 
-    raise typer.Exit(run(quick, json_path, " ".join(["golden-thread", *sys.argv[1:]])))
+    chosen = None
+    if phases is not None:
+        chosen = [p.strip() for p in phases.split(",") if p.strip()]
+        unknown = [p for p in chosen if p not in PHASE_KEYS]
+        if unknown or not chosen:
+            raise typer.BadParameter(
+                f"unknown phase(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                f"choose from {', '.join(PHASE_KEYS)}", param_hint="--phases")
+    raise typer.Exit(run(quick, json_path, " ".join(["golden-thread", *sys.argv[1:]]), chosen))
 
 
 @app.command("faults")

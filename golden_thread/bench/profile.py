@@ -106,7 +106,7 @@ async def _profile_insight(seconds: float, out: Path, work: Path) -> None:
     async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
         from golden_thread.bench.pipelines import generated_history, publish
 
-        history = generated_history(int(seconds * 400))
+        history = generated_history(int(seconds * 8_000))  # a backlog that outlasts the window
         await publish(ep, history["ConversationLogged"])
         url = await create_database(ep, "profile")
         proc = start_worker("insight", "insight-profile", stack_env(ep, url), work, "insight")

@@ -58,3 +58,27 @@ def test_quick_bench_reports_every_figure_beside_its_raw_limit(tmp_path: Path) -
         assert report["raw_limits"][key]["value"] > 0, key
     assert "ratio" in run.stdout and "raw limit" in run.stdout  # the table was printed
     assert "traces sampled by parentbased_traceidratio 0.1" in run.stdout
+
+
+def test_phases_runs_only_the_phases_named_and_says_which_were_not_run(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "golden_thread", "bench", "--quick", "--phases", "broker",
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    report = json.loads(out.read_text())
+    assert report["failures"] == [] and report["figures"] == {}
+    assert {"kafka.produce", "kafka.consume", "kafka.produce_consume"} <= set(report["raw_limits"])
+    assert not any(key.startswith("pg.") for key in report["raw_limits"])
+    assert "phase 'intake' not run (--phases)" in report["notes"]
+
+
+def test_an_unknown_phase_is_refused_naming_the_option_and_the_choices() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "golden_thread", "bench", "--phases", "broker,intke"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert run.returncode == 2
+    assert "--phases" in run.stderr and "'intke'" in run.stderr and "replay" in run.stderr
