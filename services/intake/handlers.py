@@ -25,13 +25,17 @@ from contracts import (
     ParticipantErasedEvent,
     new_event,
 )
-from eventcore.store import EventStore, RecordedEvent
+from eventcore.store import FIRST_FREE_PARAM, EventStore, RecordedEvent
 from services.intake.adapters.vault import ParticipantKey, Vault
 from services.intake.config import SOURCE
 from services.intake.domain.categories import CategorySet
 from services.intake.domain.commands import ChangeConsent, EraseParticipant, LogConversation
 from services.intake.domain.rules import RuleBroken, check_log_conversation
-from services.intake.projections import project
+from services.intake.projections import (
+    conversation_args,
+    conversation_rows_after_append,
+    project,
+)
 
 
 class Rejected(Exception):
@@ -83,36 +87,52 @@ class Intake:
         # (before any statement); a returning one may have one on record.
         email_needed = (cmd.consent.to_recontact and cmd.consent.channel == "email"
                         and not (given and given.email))
+        if cmd.participant.id is None:
+            return await self._log_first_conversation(cmd, ctx, contact)
         async with self.pool.acquire() as conn, conn.transaction():
-            if cmd.participant.id is None:  # the key and the sealed contact: one statement
-                key = await self.vault.create_key(conn, new_participant_id(), contact)
-                status = "new"
-            else:
-                key, status = await self._returning_key(conn, cmd.participant.id), "returning"
-                if contact is not None:
-                    await self.vault.store_contact(conn, key, contact)
-                if email_needed:
-                    found = await self.vault.read_contact(conn, key.participant_id)
-                    if not found or not found.get("email"):
-                        raise Rejected([_EMAIL_NEEDED])
-            pid = key.participant_id
-            quotes = tuple(key.seal(q) for q in cmd.quotes)
-            conversation_id = uuid4()
-            data = ConversationLogged(
-                conversation_id=conversation_id, participant_id=pid, participant_status=status,
-                listener_id=cmd.listener_id, held_on=cmd.held_on, setting=cmd.setting,
-                place=cmd.place, categories=cmd.categories,
-                categories_version=self.categories.version, summary=cmd.summary, quotes=quotes,
-                support_shared=cmd.support_shared, consent=cmd.consent, equity=cmd.equity,
-            )
-            draft = new_event(
-                ConversationLoggedEvent, data=data, source=SOURCE, subject=str(conversation_id),
-                subjectversion=1, actorid=cmd.listener_id, actorrole=ActorRole.COMMUNITY_LISTENER,
-                correlationid=ctx.correlation_id, traceparent=ctx.traceparent,
-                causationids=(pid,),
-            )
+            key = await self._returning_key(conn, cmd.participant.id)
+            if contact is not None:
+                await self.vault.store_contact(conn, key, contact)
+            if email_needed:
+                found = await self.vault.read_contact(conn, key.participant_id)
+                if not found or not found.get("email"):
+                    raise Rejected([_EMAIL_NEEDED])
+            draft = self._conversation_logged(cmd, ctx, key, "returning")
             recorded = await self._append(conn, draft)
-        return Accepted(str(conversation_id), pid, recorded.event_id, recorded.sequence)
+        return Accepted(draft.subject, key.participant_id, recorded.event_id, recorded.sequence)
+
+    async def _log_first_conversation(self, cmd: LogConversation, ctx: RequestContext,
+                                      contact: dict[str, Any] | None) -> Accepted:
+        """A new participant: their key and sealed contact, the event and both read models in
+        one statement, which is its own transaction (one round trip; the source head is locked
+        only while it runs)."""
+        key, wrapped = self.vault.new_key(new_participant_id())
+        draft = self._conversation_logged(cmd, ctx, key, "new")
+        key_rows, key_args = self.vault.new_key_rows(FIRST_FREE_PARAM, key, wrapped, contact)
+        read_models = conversation_rows_after_append(FIRST_FREE_PARAM + len(key_args))
+        async with self.pool.acquire() as conn:
+            recorded = await self.store.append_with(
+                conn, draft, f"{key_rows},{read_models}",
+                lambda body: [*key_args, *conversation_args(body)])
+        return Accepted(draft.subject, key.participant_id, recorded.event_id, recorded.sequence)
+
+    def _conversation_logged(self, cmd: LogConversation, ctx: RequestContext,
+                             key: ParticipantKey, status: str) -> Any:
+        pid = key.participant_id
+        conversation_id = uuid4()
+        data = ConversationLogged(
+            conversation_id=conversation_id, participant_id=pid, participant_status=status,
+            listener_id=cmd.listener_id, held_on=cmd.held_on, setting=cmd.setting,
+            place=cmd.place, categories=cmd.categories,
+            categories_version=self.categories.version, summary=cmd.summary,
+            quotes=tuple(key.seal(q) for q in cmd.quotes), support_shared=cmd.support_shared,
+            consent=cmd.consent, equity=cmd.equity,
+        )
+        return new_event(
+            ConversationLoggedEvent, data=data, source=SOURCE, subject=str(conversation_id),
+            subjectversion=1, actorid=cmd.listener_id, actorrole=ActorRole.COMMUNITY_LISTENER,
+            correlationid=ctx.correlation_id, traceparent=ctx.traceparent, causationids=(pid,),
+        )
 
     async def _returning_key(self, conn: asyncpg.Connection, pid: str) -> ParticipantKey:
         """A returning participant's key, their row locked for this transaction (one statement)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from eventcore.store import EventStore, RecordedEvent
+from eventcore.store import EventStore, RecordedEvent, numbered_from
 
 READ_MODELS = ("conversations", "participants")
 
@@ -21,28 +21,47 @@ async def project(conn: asyncpg.Connection, event: RecordedEvent) -> None:
         await apply(conn, event.envelope, event.sequence)
 
 
-async def _conversation_logged(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:
-    """Both read models in one statement (one round trip)."""
+# Both read models of a ConversationLogged, as CTEs (`conversation`, `participant`): $1-$15 as
+# `conversation_args` gives them; `{sequence}` is the event's sequence: $16 on its own, or read
+# from the append's `ins` when they ride on the append itself (`conversation_rows_after_append`).
+_CONVERSATION_ROWS = """
+conversation AS (
+    INSERT INTO conversations (conversation_id, event_id, sequence, participant_id, listener_id,
+        held_on, setting, place, categories, summary, quotes, support_shared, consent, equity,
+        logged_at)
+    SELECT $1, $2, {sequence}, $3, $4, $5::text::date, $6, $7, $8, $9, $10, $11, $12, $13,
+           $14::text::timestamptz {source}
+    ON CONFLICT (conversation_id) DO NOTHING
+), participant AS (
+    INSERT INTO participants (participant_id, consent, conversations, first_seen, last_seen)
+    SELECT $3, $15, 1, $14::text::timestamptz, $14::text::timestamptz {source}
+    ON CONFLICT (participant_id) DO UPDATE
+       SET consent = EXCLUDED.consent, conversations = participants.conversations + 1,
+           last_seen = EXCLUDED.last_seen
+)"""
+_CONVERSATION_LOGGED = (
+    "WITH " + _CONVERSATION_ROWS.format(sequence="$16::bigint", source="") + " SELECT 1")
+
+
+def conversation_rows_after_append(first: int) -> str:
+    """Both read models as writes on a one-event append (`EventStore.append_with`), their
+    parameters (`conversation_args`) numbered from `first`; the sequence is the append's."""
+    return numbered_from(first, _CONVERSATION_ROWS.format(
+        sequence="ins.sequence", source="FROM ins"))
+
+
+def conversation_args(env: Mapping[str, Any]) -> list[Any]:
     data = env["data"]
     consent = {k: v for k, v in data["consent"].items() if k != "to_store"}
-    await conn.execute(
-        """WITH conversation AS (
-               INSERT INTO conversations (conversation_id, event_id, sequence, participant_id,
-                   listener_id, held_on, setting, place, categories, summary, quotes,
-                   support_shared, consent, equity, logged_at)
-               VALUES ($1, $2, $3, $4, $5, $6::text::date, $7, $8, $9, $10, $11, $12, $13, $14,
-                       $15::text::timestamptz)
-               ON CONFLICT (conversation_id) DO NOTHING)
-           INSERT INTO participants (participant_id, consent, conversations, first_seen, last_seen)
-           VALUES ($4, $16, 1, $15::text::timestamptz, $15::text::timestamptz)
-           ON CONFLICT (participant_id) DO UPDATE
-              SET consent = EXCLUDED.consent, conversations = participants.conversations + 1,
-                  last_seen = EXCLUDED.last_seen""",
-        data["conversation_id"], env["id"], seq, data["participant_id"], data["listener_id"],
-        data["held_on"], data["setting"], data["place"], list(data["categories"]),
-        data["summary"], list(data["quotes"]), list(data["support_shared"]), data["consent"],
-        data.get("equity"), env["recordedtime"], consent,
-    )
+    return [data["conversation_id"], env["id"], data["participant_id"], data["listener_id"],
+            data["held_on"], data["setting"], data["place"], list(data["categories"]),
+            data["summary"], list(data["quotes"]), list(data["support_shared"]), data["consent"],
+            data.get("equity"), env["recordedtime"], consent]
+
+
+async def _conversation_logged(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:
+    """Both read models in one statement (one round trip)."""
+    await conn.execute(_CONVERSATION_LOGGED, *conversation_args(env), seq)
 
 
 async def _participant_erased(conn: asyncpg.Connection, env: Mapping[str, Any], seq: int) -> None:

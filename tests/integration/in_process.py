@@ -34,6 +34,10 @@ class RunningApp:
         async with self.runtime.pool.acquire() as conn:
             return list(await conn.fetch(sql, *args))
 
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        assert self.runtime.pool is not None
+        async with self.runtime.pool.acquire() as conn:
+            return await conn.fetchrow(sql, *args)
 
 
 @asynccontextmanager

@@ -75,20 +75,42 @@ def _uses(statements: list[str], table: str) -> list[str]:
     return [s for s in statements if table in s]
 
 
-async def test_a_new_participants_conversation_is_four_statements_of_intakes_own(intake: RunningIntake) -> None:
+async def test_a_new_participants_conversation_is_one_statement(intake: RunningIntake) -> None:
     with counting(intake) as pool:
         answer = await intake.client.post("/conversations", json=request())
     assert answer.status_code == 201, answer.text
-    statements = pool.statements
-    assert statements[0].startswith("BEGIN") and statements[-1].startswith("COMMIT"), statements
-    # The key and the sealed contact together; nothing read back; both read models together.
-    assert len(_uses(statements, "participant_keys")) == 1, statements
-    assert len(_uses(statements, "participant_contacts")) == 1, statements
-    assert len(_uses(statements, "INTO conversations")) == 1, statements
-    assert _uses(statements, "INTO conversations") == _uses(statements, "INTO participants ")
-    # Intake's own: BEGIN, the vault, the read models, COMMIT (the event store's append is the
-    # store's business, eventcore/store).
-    assert len(_own(statements)) == 4, statements
+    # The key, the sealed contact, the event (chained, the head moved) and both read models:
+    # one statement, its own transaction (no BEGIN, no COMMIT), one round trip.
+    [statement] = pool.statements
+    for table in ("source_head", "INTO events", "participant_keys", "participant_contacts",
+                  "INTO conversations", "INTO participants "):
+        assert table in statement, table
+    pid = answer.json()["participant_id"]
+    conversation = await intake.fetchrow(
+        "SELECT c.sequence, e.event_id FROM conversations c JOIN events e USING (sequence)"
+        " WHERE c.participant_id = $1", pid)
+    assert conversation is not None and str(conversation["event_id"]) == answer.json()["event_id"]
+    opened = await intake.client.get(f"/internal/participants/{pid}/contact", headers=FEEDBACK)
+    assert opened.status_code == 200 and opened.json()["email"] == EMAIL
+
+
+async def test_a_new_participant_is_all_or_nothing(
+    intake: RunningIntake, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should any of the statement's writes fail, none of them lands: no event, no head move,
+    no read model, no contact."""
+    taken = (await intake.client.post("/conversations", json=request())).json()["participant_id"]
+    counts = ("SELECT (SELECT sequence FROM source_head), (SELECT count(*) FROM events),"
+              " (SELECT count(*) FROM conversations), (SELECT count(*) FROM participant_contacts)")
+    before = await intake.fetchrow(counts)
+    monkeypatch.setattr("services.intake.handlers.new_participant_id", lambda: taken)
+    # The in-process client raises what the server would answer 500 to.
+    with pytest.raises(asyncpg.UniqueViolationError, match="participant_keys"):
+        await intake.client.post("/conversations", json=request())
+    assert await intake.fetchrow(counts) == before
+    monkeypatch.undo()
+    again = await intake.client.post("/conversations", json=request())
+    assert again.status_code == 201, again.text
 
 
 async def test_a_returning_participant_is_locked_and_unwrapped_in_one_statement(

@@ -17,6 +17,7 @@ import asyncpg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts import Sealed
+from eventcore.store import numbered_from
 
 ALG = "AES-256-GCM"
 
@@ -71,30 +72,37 @@ def _sealed_contact(key: ParticipantKey, contact: dict[str, Any]) -> dict[str, A
     return key.seal(json.dumps(contact, ensure_ascii=False)).model_dump(mode="json")
 
 
+# $1 participant id, $2 key id, $3 wrapped key, $4 sealed contact (jsonb, or NULL: none given).
+_NEW_KEY_ROWS = """
+participant_key AS (
+    INSERT INTO participant_keys (participant_id, key_id, wrapped_key)
+    SELECT $1, $2, $3 FROM ins
+    RETURNING participant_id
+), participant_contact AS (
+    INSERT INTO participant_contacts (participant_id, sealed)
+    SELECT participant_id, $4::jsonb FROM participant_key WHERE $4::jsonb IS NOT NULL
+)"""
+
+
 class Vault:
     def __init__(self, master_key: bytes) -> None:
         self._master = AESGCM(master_key)
 
-    async def create_key(
-        self, conn: asyncpg.Connection, participant_id: str,
-        contact: dict[str, Any] | None = None,
-    ) -> ParticipantKey:
-        """A new participant's key, stored wrapped, with their contact details sealed by it (one
-        statement: the key row and the contact row together)."""
+    def new_key(self, participant_id: str) -> tuple[ParticipantKey, bytes]:
+        """A new participant's key, and its stored form (wrapped by the master key)."""
         key_id, key, nonce = f"k_{secrets.token_hex(8)}", os.urandom(32), os.urandom(12)
         wrapped = nonce + self._master.encrypt(nonce, key, participant_id.encode())
-        found = ParticipantKey(participant_id, key_id, key)
-        await conn.execute(
-            "WITH k AS (INSERT INTO participant_keys (participant_id, key_id, wrapped_key)"
-            " VALUES ($1, $2, $3) RETURNING participant_id)"
-            " INSERT INTO participant_contacts (participant_id, sealed)"
-            " SELECT participant_id, $4::jsonb FROM k WHERE $4::jsonb IS NOT NULL",
-            participant_id,
-            key_id,
-            wrapped,
-            None if contact is None else _sealed_contact(found, contact),
-        )
-        return found
+        return ParticipantKey(participant_id, key_id, key), wrapped
+
+    @staticmethod
+    def new_key_rows(first: int, key: ParticipantKey, wrapped: bytes,
+                     contact: dict[str, Any] | None) -> tuple[str, list[Any]]:
+        """The key row and the sealed contact row as writes on the append of the participant's
+        first event (`EventStore.append_with`: they land with it or not at all), parameters
+        numbered from `first`, and their values."""
+        sealed = None if contact is None else _sealed_contact(key, contact)
+        return (numbered_from(first, _NEW_KEY_ROWS),
+                [key.participant_id, key.key_id, wrapped, sealed])
 
     def unwrap(self, participant_id: str, key_id: str, wrapped: bytes | None) -> ParticipantKey | None:
         """The participant's key from its stored row, or None once it has been destroyed."""
