@@ -36,7 +36,9 @@ class BrokerWatch:
         self._acked.clear()
 
     async def history_lost(self) -> bool:
-        if not self._acked:
+        # A snapshot: the relay goes on publishing (and recording acks) while this checks.
+        acked = dict(self._acked)
+        if not acked:
             return False
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap_servers, enable_auto_commit=False,
@@ -44,10 +46,10 @@ class BrokerWatch:
         )
         await consumer.start()
         try:
-            consumer.assign(list(self._acked))
-            for tp, (offset, event_id) in self._acked.items():
+            consumer.assign(list(acked))
+            for tp, (offset, _) in acked.items():
                 consumer.seek(tp, offset)
-            lost = [tp for tp in self._acked if not await self._still_there(consumer, tp)]
+            lost = [tp for tp, seen in acked.items() if not await self._still_there(consumer, tp, seen)]
         finally:
             await consumer.stop()
         if lost:
@@ -55,8 +57,9 @@ class BrokerWatch:
                         len(lost), lost[0].topic, lost[0].partition)
         return bool(lost)
 
-    async def _still_there(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
-        offset, event_id = self._acked[tp]
+    async def _still_there(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
+                           seen: tuple[int, bytes]) -> bool:
+        offset, event_id = seen
         try:
             records = (await consumer.getmany(tp, timeout_ms=int(self._read_timeout_s * 1000))).get(tp, [])
         except OffsetOutOfRangeError:

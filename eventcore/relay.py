@@ -67,6 +67,7 @@ class OutboxRelay:
         self.republished_from_store = 0
         self._watch = BrokerWatch(bootstrap_servers) if bootstrap_servers else None
         self._broker_check_interval_s = broker_check_interval_s
+        self._history_lost = False
         self._tracer = tracer or trace.get_tracer("golden_thread.relay")
         self._metrics = metrics
 
@@ -105,31 +106,55 @@ class OutboxRelay:
             await conn.close()
 
     async def _lead(self, listener: asyncpg.Connection, work: asyncpg.Connection) -> None:
-        loop = asyncio.get_running_loop()
-        next_check = loop.time() + self._broker_check_interval_s
-        while True:
-            while await self.publish_pending(work):
-                pass
-            if loop.time() >= next_check:
-                next_check = loop.time() + self._broker_check_interval_s
-                await self._republish_if_broker_lost_history(work)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
-            except TimeoutError:
-                pass
-            if listener.is_closed():
-                raise asyncpg.PostgresConnectionError("relay listener connection closed")
+        # The broker check reads back from the broker (a client of its own, a fetch): tens of
+        # milliseconds that publishing does not wait for, so it runs beside it and only flags.
+        checking = asyncio.create_task(self._watch_broker(), name=f"{self.name}-broker-check")
+        try:
+            while True:
+                while await self.publish_pending(work):
+                    pass
+                if self._history_lost:
+                    await self._republish_from_store(work)
+                    continue
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                except TimeoutError:
+                    pass
+                if listener.is_closed():
+                    raise asyncpg.PostgresConnectionError("relay listener connection closed")
+        finally:
+            checking.cancel()
+            await asyncio.gather(checking, return_exceptions=True)
 
-    async def _republish_if_broker_lost_history(self, conn: asyncpg.Connection) -> None:
-        if self._watch is None or not await self._watch.history_lost():
+    async def _watch_broker(self) -> None:
+        """Every `broker_check_interval_s`, check that the broker still holds what was
+        published; if it lost it, flag it and wake the publishing loop."""
+        if self._watch is None:
             return
+        while True:
+            await asyncio.sleep(self._broker_check_interval_s)
+            generation = self.republished_from_store  # a check begun before a re-publish is moot
+            try:
+                lost = await self._watch.history_lost()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - cannot tell now; the next check will
+                log.debug("relay %s: broker check failed: %s", self.name, type(exc).__name__)
+                continue
+            if lost and generation == self.republished_from_store:
+                self._history_lost = True
+                self._wake.set()
+
+    async def _republish_from_store(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
             "UPDATE outbox_cursor SET published_sequence = 0, updated_at = now() WHERE relay = $1",
             self.name,
         )
         self._cursor = 0
-        self._watch.forget()
+        self._history_lost = False
+        if self._watch is not None:
+            self._watch.forget()
         self.republished_from_store += 1
         log.warning("relay %s: re-publishing every event from the store", self.name)
 

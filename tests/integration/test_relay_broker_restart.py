@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from contracts.topics import ALL_TOPICS
+from eventcore.brokerwatch import BrokerWatch
 from eventcore.db import create_pool
-from eventcore.embedded import EmbeddedStack
+from eventcore.embedded import EmbeddedStack, StackEndpoints
 from eventcore.messaging import make_producer
 from eventcore.relay import OutboxRelay
 from eventcore.settings import CoreSettings
@@ -51,3 +52,44 @@ async def test_relay_republishes_from_its_store_after_the_broker_lost_history() 
             await asyncio.gather(task, return_exceptions=True)
             await producer.stop()
             await pool.close()
+
+
+async def test_publishing_goes_on_while_the_broker_check_runs(
+    endpoints: StackEndpoints, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check reads back from the broker with a client of its own; events committed while it
+    runs are published at once, not after it."""
+    checking, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_check(self: BrokerWatch) -> bool:
+        checking.set()
+        await release.wait()
+        return False
+
+    monkeypatch.setattr(BrokerWatch, "history_lost", slow_check)
+    schema = await core_schema(endpoints.database_url)
+    pool = await create_pool(endpoints.database_url, schema)
+    store, subject = EventStore(SOURCE), new_subject()
+    producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
+                             endpoints.kafka_bootstrap_servers, "check-test")
+    await producer.start()
+    relay = OutboxRelay(database_url=endpoints.database_url, pool=pool, store=store,
+                        producer=producer, topics=TOPICS, poll_interval_s=5.0,
+                        bootstrap_servers=endpoints.kafka_bootstrap_servers,
+                        broker_check_interval_s=0.05, name=f"{schema}-relay")
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(checking.wait(), 30)  # a check is under way, and stays so
+        async with pool.acquire() as conn:
+            for version in range(1, 4):
+                await store.append(conn, [consent_draft(subject, version)])
+            ids = {e.event_id for e in await store.read_after(conn, 0, 100)}
+        published = await read_published(endpoints, ids, settle_s=0.1, timeout_s=20)
+        assert {e.id for e in published} == ids
+        assert not release.is_set() and relay.published_sequence == 3
+    finally:
+        release.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+        await pool.close()
