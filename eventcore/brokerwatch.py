@@ -44,8 +44,8 @@ class BrokerWatch:
             bootstrap_servers=self._bootstrap_servers, enable_auto_commit=False,
             auto_offset_reset="none", fetch_max_wait_ms=10,
         )
-        await consumer.start()
         try:
+            await consumer.start()  # inside: a start cut short is stopped too
             consumer.assign(list(acked))
             for tp, (offset, _) in acked.items():
                 consumer.seek(tp, offset)

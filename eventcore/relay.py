@@ -111,12 +111,18 @@ class OutboxRelay:
         checking = asyncio.create_task(self._watch_broker(), name=f"{self.name}-broker-check")
         try:
             while True:
+                # Cleared before reading: a NOTIFY that lands while the last read comes back
+                # empty then still ends the wait below at once (cleared after, it was lost and
+                # the event waited a whole poll interval).
+                self._wake.clear()
                 while await self.publish_pending(work):
-                    pass
+                    if self._history_lost:  # also under a load that never lets the loop idle
+                        break
                 if self._history_lost:
                     await self._republish_from_store(work)
                     continue
-                self._wake.clear()
+                if self._watch is not None and checking.done():
+                    raise RuntimeError("the broker check stopped")  # run() leads afresh
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
                 except TimeoutError:
@@ -129,9 +135,11 @@ class OutboxRelay:
 
     async def _watch_broker(self) -> None:
         """Every `broker_check_interval_s`, check that the broker still holds what was
-        published; if it lost it, flag it and wake the publishing loop."""
+        published; if it lost it, flag it and wake the publishing loop. A check that fails is
+        retried at the next interval; failing on and on is logged, once a minute or so."""
         if self._watch is None:
             return
+        failures = 0
         while True:
             await asyncio.sleep(self._broker_check_interval_s)
             generation = self.republished_from_store  # a check begun before a re-publish is moot
@@ -140,8 +148,12 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - cannot tell now; the next check will
-                log.debug("relay %s: broker check failed: %s", self.name, type(exc).__name__)
+                if failures % max(1, round(60 / self._broker_check_interval_s)) == 0:
+                    log.warning("relay %s: broker check failed (%d in a row): %s", self.name,
+                                failures + 1, describe(exc))
+                failures += 1
                 continue
+            failures = 0
             if lost and generation == self.republished_from_store:
                 self._history_lost = True
                 self._wake.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from contracts.topics import ALL_TOPICS
@@ -86,9 +87,54 @@ async def test_publishing_goes_on_while_the_broker_check_runs(
             ids = {e.event_id for e in await store.read_after(conn, 0, 100)}
         published = await read_published(endpoints, ids, settle_s=0.1, timeout_s=20)
         assert {e.id for e in published} == ids
+        for _ in range(100):  # the cursor moves a round trip after the broker's ack
+            if relay.published_sequence == 3:
+                break
+            await asyncio.sleep(0.05)
         assert not release.is_set() and relay.published_sequence == 3
     finally:
         release.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+        await pool.close()
+
+
+async def test_a_notify_that_lands_while_the_last_read_comes_back_empty_is_not_lost(
+    endpoints: StackEndpoints,
+) -> None:
+    """An event committed just as the relay's read found nothing: its NOTIFY must end the wait
+    at once, not after a whole poll interval (here 30 s)."""
+    schema = await core_schema(endpoints.database_url)
+    pool = await create_pool(endpoints.database_url, schema)
+    store, subject = EventStore(SOURCE), new_subject()
+    producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
+                             endpoints.kafka_bootstrap_servers, "notify-test")
+    await producer.start()
+    relay = OutboxRelay(database_url=endpoints.database_url, pool=pool, store=store,
+                        producer=producer, topics=TOPICS, poll_interval_s=30.0, name=f"{schema}-relay")
+    read_empty = relay.publish_pending
+    raced = asyncio.Event()
+
+    async def racing(conn: asyncpg.Connection) -> int:
+        published = await read_empty(conn)
+        if published == 0 and not raced.is_set():  # the race: a commit right after the read
+            raced.set()
+            async with pool.acquire() as other:
+                await store.append(other, [consent_draft(subject, 1)])
+            await asyncio.sleep(0.3)  # its NOTIFY reaches the relay's listener meanwhile
+        return published
+
+    relay.publish_pending = racing  # type: ignore[method-assign]
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(raced.wait(), 30)
+        for _ in range(100):  # 5 s, far below the 30 s poll interval
+            if relay.published_sequence == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert relay.published_sequence == 1
+    finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await producer.stop()
