@@ -22,7 +22,7 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from eventcore.consumer import BatchHandler, Handler, IdempotentConsumer
 from eventcore.db import create_pool, migrate, wait_for_database
 from eventcore.deadletter import DeadLetters
-from eventcore.errors import describe
+from eventcore.errors import describe, waiting_at
 from eventcore.gauges import keep_gauges_fresh
 from eventcore.messaging import make_producer
 from eventcore.metrics import CoreMetrics
@@ -165,8 +165,8 @@ class ServiceRuntime:
         if self._tasks:
             _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
             for task in stuck:
-                log.warning("background task %s did not stop in %.0f s", task.get_name(),
-                            STOP_TIMEOUT_S)
+                log.warning("background task %s did not stop in %.0f s; it waits at %s",
+                            task.get_name(), STOP_TIMEOUT_S, waiting_at(task))
         self._tasks.clear()
         if self.producer is not None:
             try:
