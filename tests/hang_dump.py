@@ -77,20 +77,30 @@ class HangWatch:
             file.flush()
             faulthandler.dump_traceback(file=file, all_threads=True)
         loop = self.loop
-        if loop is not None and not loop.is_closed():
-            done = threading.Event()
+        if loop is None or loop.is_closed() or not loop.is_running():
+            # A sync test (or fixture) is what runs: its stack is in the thread dump above.
+            with open(path, "a") as file:
+                file.write("--- the event loop is not running: synchronous code is what waits\n")
+        else:
+            done, late = threading.Event(), threading.Event()
 
             def on_loop() -> None:
                 try:
-                    with open(path, "a") as file:
-                        file.write(describe_tasks(loop))
+                    if not late.is_set():  # not a dump from another moment, appended later
+                        with open(path, "a") as file:
+                            file.write(describe_tasks(loop))
                 finally:
                     done.set()
 
-            loop.call_soon_threadsafe(on_loop)
+            try:
+                loop.call_soon_threadsafe(on_loop)
+            except RuntimeError:  # closed in the meantime
+                done.set()
             if not done.wait(10):
+                late.set()
                 with open(path, "a") as file:
-                    file.write("--- the event loop did not run the dump within 10 s: it is blocked\n")
+                    file.write("--- the event loop did not run the dump within 10 s: it is "
+                               "blocked\n")
         stream = sys.__stderr__
         if stream is not None:
             stream.write(header + path.read_text())
