@@ -117,7 +117,7 @@ def bench_command(
     """Measure the system beside the raw limits of its broker and database, in one run."""
     import sys
 
-    from golden_thread.bench.runner import PHASE_KEYS
+    from golden_thread.bench.runner import PHASE_KEYS, missing_prerequisites
     from golden_thread.bench.runner import main as run
 
     chosen = None
@@ -128,6 +128,9 @@ def bench_command(
             raise typer.BadParameter(
                 f"unknown phase(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
                 f"choose from {', '.join(PHASE_KEYS)}", param_hint="--phases")
+        if missing := missing_prerequisites(chosen):
+            raise typer.BadParameter("; ".join(missing) + " (add it to the list)",
+                                     param_hint="--phases")
     raise typer.Exit(run(quick, json_path, " ".join(["golden-thread", *sys.argv[1:]]), chosen))
 
 

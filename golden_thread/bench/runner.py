@@ -51,7 +51,7 @@ async def run_bench(plan: Plan, command: str, json_path: Path | None = None,
             ctx = Context(plan, report, ep, work, procs=Processes([]), pids=stack_pids(stack))
             say(f"stack up (broker {ep.kafka_bootstrap_servers}); mode {plan.mode}; "
                 f"load average {report.environment['load_before']}")
-            if plan.mode == "quick":
+            if plan.mode == "quick" and (phases is None or "intake" in phases):
                 # A quick run starts intake (a few seconds of imports and migrations) while the
                 # first phases run; a full run starts it in its own phase, on a quiet machine.
                 ctx.intake_proc = await start_intake(ctx)
@@ -97,6 +97,14 @@ PHASES: list[tuple[str, str, Callable[[Context], Awaitable[None]]]] = [
     ("replay", "audit replay", audit_replay),
 ]
 PHASE_KEYS = tuple(key for key, _, _ in PHASES)
+#: What a phase works on that an earlier phase leaves: intake's backlog and peak, insight's group.
+PHASE_NEEDS = {"insight": "intake", "e2e": "intake", "scaleout": "insight"}
+
+
+def missing_prerequisites(phases: Sequence[str]) -> list[str]:
+    """'e2e needs intake' for every chosen phase whose prerequisite was not chosen."""
+    return [f"{p} needs {PHASE_NEEDS[p]}" for p in phases
+            if p in PHASE_NEEDS and PHASE_NEEDS[p] not in phases]
 
 
 def main(quick: bool, json_path: Path | None, command: str,

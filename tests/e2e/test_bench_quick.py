@@ -82,3 +82,12 @@ def test_an_unknown_phase_is_refused_naming_the_option_and_the_choices() -> None
     )
     assert run.returncode == 2
     assert "--phases" in run.stderr and "'intke'" in run.stderr and "replay" in run.stderr
+
+
+def test_a_phase_without_the_phase_it_builds_on_is_refused_naming_both() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "golden_thread", "bench", "--phases", "broker,e2e"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert run.returncode == 2
+    assert "--phases" in run.stderr and "e2e needs intake" in run.stderr
