@@ -101,7 +101,9 @@ async def test_a_new_participant_is_all_or_nothing(
     no read model, no contact."""
     taken = (await intake.client.post("/conversations", json=request())).json()["participant_id"]
     counts = ("SELECT (SELECT sequence FROM source_head), (SELECT count(*) FROM events),"
-              " (SELECT count(*) FROM conversations), (SELECT count(*) FROM participant_contacts)")
+              " (SELECT count(*) FROM conversations), (SELECT count(*) FROM participant_contacts),"
+              " (SELECT count(*) FROM participant_keys),"
+              " (SELECT array_agg(conversations ORDER BY participant_id) FROM participants)")
     before = await intake.fetchrow(counts)
     monkeypatch.setattr("services.intake.handlers.new_participant_id", lambda: taken)
     # The in-process client raises what the server would answer 500 to.
