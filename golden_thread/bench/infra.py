@@ -116,10 +116,13 @@ class CpuMeter:
             for proc in [root, *family]:
                 try:
                     t = proc.cpu_times()
-                    user += t.user
-                    system += t.system
                 except psutil.Error:
                     continue
+                # With what its exited children spent (the kernel adds a child's times to its
+                # parent's when it is reaped): PostgreSQL's backends come and go during a run,
+                # and a tree summed over live processes only could even shrink (negative CPU).
+                user += t.user + getattr(t, "children_user", 0.0)
+                system += t.system + getattr(t, "children_system", 0.0)
         except psutil.Error:
             pass
         return user, system
