@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -21,38 +25,73 @@ from tests.integration.store_kit import SOURCE, TOPICS, consent_draft, core_sche
 pytestmark = pytest.mark.integration
 
 
+@dataclass
+class Rig:
+    """A relay over a fresh store schema on `endpoints`, not yet running."""
+
+    pool: asyncpg.Pool
+    store: EventStore
+    relay: OutboxRelay
+    subject: str
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.relay.run())
+
+    async def append(self, *versions: int) -> set[UUID]:
+        """Append the subject's consent changes at these versions; every id in the store."""
+        async with self.pool.acquire() as conn:
+            for version in versions:
+                await self.store.append(conn, [consent_draft(self.subject, version)])
+            return {e.event_id for e in await self.store.read_after(conn, 0, 100)}
+
+    async def published_up_to(self, sequence: int) -> bool:
+        for _ in range(100):  # the cursor moves a round trip after the broker's ack
+            if self.relay.published_sequence == sequence:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+
+@asynccontextmanager
+async def relay_rig(endpoints: StackEndpoints, *, poll_interval_s: float,
+                    broker_check_interval_s: float | None = None) -> AsyncIterator[Rig]:
+    schema = await core_schema(endpoints.database_url)
+    pool = await create_pool(endpoints.database_url, schema)
+    producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
+                             endpoints.kafka_bootstrap_servers, f"{schema}-test")
+    await producer.start()
+    checks = ({} if broker_check_interval_s is None else
+              {"bootstrap_servers": endpoints.kafka_bootstrap_servers,
+               "broker_check_interval_s": broker_check_interval_s})
+    store = EventStore(SOURCE)
+    relay = OutboxRelay(database_url=endpoints.database_url, pool=pool, store=store,
+                        producer=producer, topics=TOPICS, poll_interval_s=poll_interval_s,
+                        name=f"{schema}-relay", **checks)  # type: ignore[arg-type]
+    rig = Rig(pool, store, relay, new_subject())
+    try:
+        yield rig
+    finally:
+        if rig.task is not None:
+            rig.task.cancel()
+            await asyncio.gather(rig.task, return_exceptions=True)
+        await producer.stop()
+        await pool.close()
+
+
 async def test_relay_republishes_from_its_store_after_the_broker_lost_history() -> None:
     # Its own stack: restarting the session's broker would disturb every other test.
     stack = EmbeddedStack(CoreSettings(), topics=ALL_TOPICS)
-    async with stack as endpoints:
-        schema = await core_schema(endpoints.database_url)
-        pool = await create_pool(endpoints.database_url, schema)
-        store, subject = EventStore(SOURCE), new_subject()
-        producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
-                                 endpoints.kafka_bootstrap_servers, "restart-test")
-        await producer.start()
-        relay = OutboxRelay(database_url=endpoints.database_url, pool=pool, store=store,
-                            producer=producer, topics=TOPICS, poll_interval_s=0.05,
-                            bootstrap_servers=endpoints.kafka_bootstrap_servers,
-                            broker_check_interval_s=0.2, name=f"{schema}-relay")
-        task = asyncio.create_task(relay.run())
-        try:
-            async with pool.acquire() as conn:
-                for version in range(1, 11):
-                    await store.append(conn, [consent_draft(subject, version)])
-                stored = await store.read_after(conn, 0, 100)
-            ids = {e.event_id for e in stored}
-            assert len(await read_published(endpoints, ids, settle_s=0.1)) == 10
+    async with stack as endpoints, relay_rig(endpoints, poll_interval_s=0.05,
+                                             broker_check_interval_s=0.2) as rig:
+        rig.start()
+        ids = await rig.append(*range(1, 11))
+        assert len(await read_published(endpoints, ids, settle_s=0.1)) == 10
 
-            await stack.restart_broker()
-            republished = await read_published(endpoints, ids, settle_s=1.0, timeout_s=60)
-            assert sorted(e.sequence for e in republished) == list(range(1, 11))
-            assert relay.republished_from_store == 1
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await producer.stop()
-            await pool.close()
+        await stack.restart_broker()
+        republished = await read_published(endpoints, ids, settle_s=1.0, timeout_s=60)
+        assert sorted(e.sequence for e in republished) == list(range(1, 11))
+        assert rig.relay.republished_from_store == 1
 
 
 async def test_publishing_goes_on_while_the_broker_check_runs(
@@ -68,36 +107,16 @@ async def test_publishing_goes_on_while_the_broker_check_runs(
         return False
 
     monkeypatch.setattr(BrokerWatch, "history_lost", slow_check)
-    schema = await core_schema(endpoints.database_url)
-    pool = await create_pool(endpoints.database_url, schema)
-    store, subject = EventStore(SOURCE), new_subject()
-    producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
-                             endpoints.kafka_bootstrap_servers, "check-test")
-    await producer.start()
-    relay = OutboxRelay(database_url=endpoints.database_url, pool=pool, store=store,
-                        producer=producer, topics=TOPICS, poll_interval_s=5.0,
-                        bootstrap_servers=endpoints.kafka_bootstrap_servers,
-                        broker_check_interval_s=0.05, name=f"{schema}-relay")
-    task = asyncio.create_task(relay.run())
-    try:
-        await asyncio.wait_for(checking.wait(), 30)  # a check is under way, and stays so
-        async with pool.acquire() as conn:
-            for version in range(1, 4):
-                await store.append(conn, [consent_draft(subject, version)])
-            ids = {e.event_id for e in await store.read_after(conn, 0, 100)}
-        published = await read_published(endpoints, ids, settle_s=0.1, timeout_s=20)
-        assert {e.id for e in published} == ids
-        for _ in range(100):  # the cursor moves a round trip after the broker's ack
-            if relay.published_sequence == 3:
-                break
-            await asyncio.sleep(0.05)
-        assert not release.is_set() and relay.published_sequence == 3
-    finally:
-        release.set()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-        await pool.close()
+    async with relay_rig(endpoints, poll_interval_s=5.0, broker_check_interval_s=0.05) as rig:
+        rig.start()
+        try:
+            await asyncio.wait_for(checking.wait(), 30)  # a check is under way, and stays so
+            ids = await rig.append(1, 2, 3)
+            published = await read_published(endpoints, ids, settle_s=0.1, timeout_s=20)
+            assert {e.id for e in published} == ids
+            assert await rig.published_up_to(3) and not release.is_set()
+        finally:
+            release.set()
 
 
 async def test_a_notify_that_lands_while_the_last_read_comes_back_empty_is_not_lost(
@@ -105,37 +124,19 @@ async def test_a_notify_that_lands_while_the_last_read_comes_back_empty_is_not_l
 ) -> None:
     """An event committed just as the relay's read found nothing: its NOTIFY must end the wait
     at once, not after a whole poll interval (here 30 s)."""
-    schema = await core_schema(endpoints.database_url)
-    pool = await create_pool(endpoints.database_url, schema)
-    store, subject = EventStore(SOURCE), new_subject()
-    producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
-                             endpoints.kafka_bootstrap_servers, "notify-test")
-    await producer.start()
-    relay = OutboxRelay(database_url=endpoints.database_url, pool=pool, store=store,
-                        producer=producer, topics=TOPICS, poll_interval_s=30.0, name=f"{schema}-relay")
-    read_empty = relay.publish_pending
-    raced = asyncio.Event()
+    async with relay_rig(endpoints, poll_interval_s=30.0) as rig:
+        read_empty = rig.relay.publish_pending
+        raced = asyncio.Event()
 
-    async def racing(conn: asyncpg.Connection) -> int:
-        published = await read_empty(conn)
-        if published == 0 and not raced.is_set():  # the race: a commit right after the read
-            raced.set()
-            async with pool.acquire() as other:
-                await store.append(other, [consent_draft(subject, 1)])
-            await asyncio.sleep(0.3)  # its NOTIFY reaches the relay's listener meanwhile
-        return published
+        async def racing(conn: asyncpg.Connection) -> int:
+            published = await read_empty(conn)
+            if published == 0 and not raced.is_set():  # the race: a commit right after the read
+                raced.set()
+                await rig.append(1)
+                await asyncio.sleep(0.3)  # its NOTIFY reaches the relay's listener meanwhile
+            return published
 
-    relay.publish_pending = racing  # type: ignore[method-assign]
-    task = asyncio.create_task(relay.run())
-    try:
+        rig.relay.publish_pending = racing  # type: ignore[method-assign]
+        rig.start()
         await asyncio.wait_for(raced.wait(), 30)
-        for _ in range(100):  # 5 s, far below the 30 s poll interval
-            if relay.published_sequence == 1:
-                break
-            await asyncio.sleep(0.05)
-        assert relay.published_sequence == 1
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-        await pool.close()
+        assert await rig.published_up_to(1)  # within 5 s, far below the 30 s poll interval
