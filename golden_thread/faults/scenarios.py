@@ -113,7 +113,10 @@ async def second_insight(trial: Trial) -> None:
 
 async def kill_one_of_two(trial: Trial) -> None:
     await trial.during_load(0.1)
-    _arm(trial, ("insight",), "consumer.handler:4")  # dies holding a fetched batch
+    # Dies holding a fetched batch, at its second handler: a batch runs a handler once per run
+    # of one event type, so a few conversations can come in as few as two or three batches (at
+    # the fourth it was sometimes never reached, and nobody died).
+    _arm(trial, ("insight",), "consumer.handler:2")
     trial.lab.services["insight#2"].arm(f"consumer.handler:3:sleep={SLOW_POLL_MS / 1000 + 1.5}")
     trial.notes.append(f"insight#2: one handler stalls {SLOW_POLL_MS / 1000 + 1.5}s with "
                        f"max_poll_interval_ms={SLOW_POLL_MS}")
