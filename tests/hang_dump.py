@@ -17,27 +17,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+
+from eventcore.errors import waiting_at
 
 #: Seconds a test may run before its tasks are dumped (the suite's timeout is 300 s).
 DUMP_AFTER_S = float(os.environ.get("GT_HANG_DUMP_AFTER_S", "120"))
-
-
-def _chain(awaitable: Any, out: io.StringIO, depth: int = 0) -> None:
-    """Follow `cr_await` / `ag_await` / `gi_yieldfrom` down to the leaf a task waits on."""
-    pad = "  " * depth
-    while awaitable is not None and depth < 200:
-        frame = (getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
-                 or getattr(awaitable, "gi_frame", None))
-        if frame is not None:
-            code = frame.f_code
-            out.write(f"{pad}{code.co_filename}:{frame.f_lineno} in {code.co_name}\n")
-        else:
-            out.write(f"{pad}waits on {awaitable!r:.300}\n")
-        awaitable = (getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
-                     or getattr(awaitable, "gi_yieldfrom", None))
-        depth += 1
-        pad = "  " * depth
 
 
 def describe_tasks(loop: asyncio.AbstractEventLoop) -> str:
@@ -45,13 +29,12 @@ def describe_tasks(loop: asyncio.AbstractEventLoop) -> str:
     tasks = asyncio.all_tasks(loop)
     out.write(f"--- {len(tasks)} asyncio tasks ---\n")
     for task in sorted(tasks, key=lambda t: t.get_name()):
-        out.write(f"\nTask {task.get_name()} {task!r:.200}\n")
-        _chain(task.get_coro(), out, 1)
+        out.write(f"\nTask {task.get_name()} {task!r:.200}\n  waits at {waiting_at(task)}\n")
     return out.getvalue()
 
 
 class HangWatch:
-    """Arms a timer per test; the loop it reports on is the one recorded by `loop_seen`."""
+    """Arms a timer per test; the loop it reports on is the session's, set by tests/conftest.py."""
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -30,7 +30,8 @@ conflict found by the check raises `ConcurrencyError` without aborting the calle
 and the caller's data-modifying CTEs (read models, say), which read the appended row and write
 only through it, in one statement. Outside a transaction that statement is the whole unit of
 work: one round trip instead of BEGIN, statements and COMMIT, the head row locked only while it
-runs; a conflict or any failing write leaves nothing written.
+runs; a conflict or any failing write leaves nothing written. Intake logs a new participant's
+conversation this way.
 
 **Group commit** (`group.py`). Outside a transaction, appends that arrive while another is being
 committed queue up, and the next *leader* — the first caller in the queue, on its own connection

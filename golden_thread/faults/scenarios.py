@@ -120,7 +120,7 @@ async def kill_one_of_two(trial: Trial) -> None:
     trial.lab.services["insight#2"].arm(f"consumer.handler:3:sleep={SLOW_POLL_MS / 1000 + 1.5}")
     trial.notes.append(f"insight#2: one handler stalls {SLOW_POLL_MS / 1000 + 1.5}s with "
                        f"max_poll_interval_ms={SLOW_POLL_MS}")
-    # The first instance may reach its 4th handler only after the load: once the stalled one
+    # The first instance may reach its 2nd handler only after the load: once the stalled one
     # has left the group and its partitions came over (a rebalance takes ~5 s on Tansu).
     await _note_kills(trial, ("insight",), expect=1, within_s=25.0)
 
