@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Generic, Self, cast
+from typing import Any, Generic, cast
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from contracts.envelope import ActorRole, DataT, Envelope, EventContext, check_subject
@@ -40,13 +40,11 @@ class EventDraft(EventContext, Generic[DataT]):
     def _payload_of_the_type(cls, value: Any, info: ValidationInfo) -> Any:
         return payload_class(_event_class(info.data.get("type"))).model_validate(value)
 
-    @model_validator(mode="after")
-    def _matches_its_type(self) -> Self:
+    def _check(self) -> None:
         event_class = _event_class(self.type)
         if self.schemaversion != schema_version(event_class):
             raise PydanticCustomError("unsupported_version", "unsupported schemaversion")
         check_subject(event_class, self.subject, self.data)
-        return self
 
     def sequenced(self, sequence: int, prevhash: str, hash: str) -> Envelope[DataT]:
         """The event as appended: this draft plus the chain fields the store assigned."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -52,6 +53,23 @@ def test_a_reparsed_event_dumps_byte_identically() -> None:
 
     assert first == second
     assert json.loads(first)["time"] == "2025-03-14T10:30:00.250000Z"
+
+
+@pytest.mark.parametrize("field", ["time", "recordedtime"])
+@pytest.mark.parametrize(("given", "stored"), [
+    ("2025-03-14T11:30:00+01:00", "2025-03-14T10:30:00Z"),
+    ("2025-03-14T05:30:00-05:00", "2025-03-14T10:30:00Z"),
+    ("2025-03-14T10:30:00+00:00", "2025-03-14T10:30:00Z"),
+    ("2025-03-14T10:30:00Z", "2025-03-14T10:30:00Z"),
+])
+def test_every_time_is_kept_in_utc(field: str, given: str, stored: str) -> None:
+    message = example_message()
+    message[field] = given
+
+    event = parse_event(json.dumps(message))
+
+    assert getattr(event, field).utcoffset() == timedelta(0)
+    assert json.loads(event.model_dump_json())[field] == stored
 
 
 def test_a_missing_field_is_named() -> None:
