@@ -22,7 +22,7 @@ import asyncpg
 from golden_thread.audit.model import AuditBreak
 from golden_thread.audit.parallel import quiet_collector
 from golden_thread.audit.record import parse_batch
-from golden_thread.audit.sources import connect_stores, store_query
+from golden_thread.audit.sources import connect_stores, envelope, store_query
 from golden_thread.audit.verify import Replay
 
 Range = tuple[str, int, int]  # schema, first and last sequence
@@ -79,4 +79,4 @@ def _check_range(part: Range, as_of: datetime | None) -> list[tuple[Any, ...] | 
     conn: asyncpg.Connection = _worker["conn"]
     rows = loop.run_until_complete(conn.fetch(
         store_query(schema, "WHERE sequence BETWEEN $1 AND $2"), first, last))
-    return parse_batch([row[0] for row in rows], as_of)
+    return parse_batch([envelope(row) for row in rows], as_of)

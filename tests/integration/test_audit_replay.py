@@ -174,11 +174,16 @@ async def test_the_event_stores_replay_and_verify_when_the_broker_has_no_history
                            " '\"continuity_of_care\"') WHERE sequence = 2")
         await conn.execute("ALTER TABLE priority.events DISABLE TRIGGER events_append_only")
         await conn.execute("DELETE FROM priority.events WHERE sequence = 2")
+        await conn.execute("ALTER TABLE intake.events DISABLE TRIGGER events_append_only")
+        await conn.execute("UPDATE intake.events SET body = '[]' WHERE sequence = 2")
+        await conn.execute("UPDATE intake.events SET body = '{}' WHERE sequence = 4")
     finally:
         await conn.close()
     _, tampered = await replay_history(HistorySource(store_url=url), ReplayOptions(), quiet=True)
     found = {(b.source, b.sequence) for b in tampered.breaks if b.kind is BreakKind.CHAIN}
-    assert {("insight", 2), ("priority", 3)} <= found
+    assert {("insight", 2), ("priority", 3), ("intake", 3), ("intake", 5)} <= found
+    contract = [b for b in tampered.breaks if b.kind is BreakKind.CONTRACT]
+    assert len(contract) == 2  # the two bodies that are no longer events
     assert tampered.first_break is not None and not tampered.verified
 
 
