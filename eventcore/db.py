@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 import asyncpg
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +19,16 @@ _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 CORE_MIGRATIONS = resources.files("eventcore") / "sql"
 
 
+def _json_text(value: object) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # orjson: five to fifteen times quicker than the json module both ways; every event the
+    # relay publishes and every read model's JSON goes through here.
     for codec in ("json", "jsonb"):
         await conn.set_type_codec(
-            codec, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            codec, encoder=_json_text, decoder=orjson.loads, schema="pg_catalog"
         )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
@@ -36,7 +36,7 @@ def envelope_message(topic: str, envelope: Mapping[str, Any]) -> OutgoingMessage
         headers.append(("traceparent", str(envelope["traceparent"]).encode()))
         if envelope.get("tracestate"):
             headers.append(("tracestate", str(envelope["tracestate"]).encode()))
-    value = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    value = orjson.dumps(envelope)  # compact UTF-8 JSON, as json.dumps(separators=(",", ":"))
     return OutgoingMessage(topic, str(envelope["subject"]).encode(), value, tuple(headers))
 
 

@@ -13,6 +13,7 @@ statements and COMMIT, and the head row locked only while it runs.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -48,11 +49,13 @@ FIRST_FREE_PARAM = 9
 _PARAM = re.compile(r"\$(\d+)")
 
 
+@functools.lru_cache(maxsize=256)  # a handful of statements, built on every request otherwise
 def numbered_from(first: int, sql: str) -> str:
     """`sql` with its parameters $1, $2, ... renumbered $first, $first + 1, ..."""
     return _PARAM.sub(lambda m: f"${int(m[1]) + first - 1}", sql)
 
 
+@functools.lru_cache(maxsize=256)
 def with_writes(writes: str) -> str:
     """The one-event append with the caller's own writes in the same statement.
 
