@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from golden_thread.audit import parallel_store
 from golden_thread.audit.parallel import feed_batches
 from golden_thread.audit.scenario import Story, build_story
 from golden_thread.audit.synthetic import deliver
@@ -84,3 +86,28 @@ def test_a_replay_leaves_the_collector_as_it_found_it(story: Story) -> None:
     assert replay.finish().verified
     assert seen and all(t[0] >= 20_000 for t in seen)  # quieted while it ran
     assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
+
+
+def _dies(pipe: Any, database_url: str) -> None:
+    os._exit(3)
+
+
+def _fails(pipe: Any, database_url: str) -> None:
+    pipe.recv()
+    pipe.send((False, ValueError("range 1 could not be read")))
+
+
+def test_a_store_replay_worker_that_dies_is_an_error_not_a_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel_store, "_serve", _dies)
+    with parallel_store._Workers(1, "postgresql://unused") as workers, \
+            pytest.raises(RuntimeError, match="worker 0 exited \\(exit code 3\\)"):
+        workers.receive(workers.send(0, (("intake", 1, 2), None)))
+
+
+def test_a_store_replay_worker_error_is_raised_in_the_parent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel_store, "_serve", _fails)
+    with parallel_store._Workers(2, "postgresql://unused") as workers, \
+            pytest.raises(ValueError, match="range 1 could not be read"):
+        workers.receive(workers.send(1, (("intake", 1, 2), None)))
