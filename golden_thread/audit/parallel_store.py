@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import pickle
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -83,7 +85,10 @@ class _Workers:
         try:
             for _ in range(count):
                 ours, theirs = context.Pipe()
-                process = context.Process(target=_serve, args=(theirs, database_url),
+                # The child closes its copies of the parent's ends (its own and the earlier
+                # workers'), so that it sees the parent go: EOF or a broken pipe, not a wait.
+                process = context.Process(target=_serve,
+                                          args=(theirs, database_url, [*self._pipes, ours]),
                                           daemon=True, name="audit-replay-worker")
                 process.start()
                 theirs.close()
@@ -121,43 +126,54 @@ class _Workers:
         return RuntimeError(f"audit replay worker {worker} exited (exit code {process.exitcode})")
 
     def close(self) -> None:
+        """Tell each worker to stop and close its pipe (a worker still sending records it will
+        never read gets a broken pipe and stops too), then wait for them all, 5 s at most."""
         for pipe in self._pipes:
             with contextlib.suppress(OSError):
                 pipe.send(None)
             pipe.close()
+        deadline = time.monotonic() + 5
         for process in self._processes:
-            process.join(timeout=5)
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for process in self._processes:
             if process.is_alive():
                 process.terminate()
                 process.join()
 
 
-def _serve(pipe: Connection, database_url: str) -> None:
+def _serve(pipe: Connection, database_url: str, parents: list[Connection]) -> None:
     """A worker's life: open its connection, check each range it is sent, send the records
-    back (or the error), until told to stop."""
+    back (or the error), until told to stop or the parent is gone."""
+    for inherited in parents:
+        inherited.close()
     try:
         _open(database_url)
-    except Exception as exc:  # noqa: BLE001 - the parent learns it at its first read
-        _answer(pipe, (False, exc))
+    except Exception as exc:  # noqa: BLE001 - the answer to every range it is sent
+        with contextlib.suppress(EOFError, OSError):
+            while pipe.recv() is not None:
+                _answer(pipe, exc)
         return
     try:
         while (task := pipe.recv()) is not None:
             try:
-                result: tuple[bool, Any] = (True, _check_range(*task))
+                records = _check_range(*task)
             except Exception as exc:  # noqa: BLE001 - raised again in the parent
-                result = (False, exc)
-            _answer(pipe, result)
-    except EOFError:  # the parent is gone
+                _answer(pipe, exc)
+            else:
+                pipe.send((True, records))
+    except (EOFError, OSError):  # the parent is gone, or closed the pipe
         return
     finally:
         _worker["loop"].run_until_complete(_worker["conn"].close())
 
 
-def _answer(pipe: Connection, result: tuple[bool, Any]) -> None:
+def _answer(pipe: Connection, error: Exception) -> None:
+    """Send `error` to the parent; one that cannot be pickled goes as its type's name."""
     try:
-        pipe.send(result)
-    except Exception as exc:  # noqa: BLE001 - the error itself would not pickle
-        pipe.send((False, RuntimeError(f"audit replay worker: {type(exc).__name__}")))
+        pipe.send((False, error))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        pipe.send((False, RuntimeError(
+            f"audit replay worker: {type(error).__name__} (it could not be sent as it was)")))
 
 
 def _open(database_url: str) -> None:

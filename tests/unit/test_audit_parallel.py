@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -88,13 +89,26 @@ def test_a_replay_leaves_the_collector_as_it_found_it(story: Story) -> None:
     assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
 
 
-def _dies(pipe: Any, database_url: str) -> None:
+def _dies(pipe: Any, database_url: str, parents: Any) -> None:
     os._exit(3)
 
 
-def _fails(pipe: Any, database_url: str) -> None:
+def _fails(pipe: Any, database_url: str, parents: Any) -> None:
     pipe.recv()
     pipe.send((False, ValueError("range 1 could not be read")))
+
+
+def _answers_at_length(pipe: Any, database_url: str, parents: Any) -> None:
+    for inherited in parents:
+        inherited.close()
+    try:
+        while pipe.recv() is not None:
+            pipe.send((True, [b"x" * 1_000_000]))  # more than a socket buffer holds
+    except (EOFError, OSError):
+        os._exit(0)
+
+
+TASK = (("intake", 1, 2), None)
 
 
 def test_a_store_replay_worker_that_dies_is_an_error_not_a_wait(
@@ -102,7 +116,7 @@ def test_a_store_replay_worker_that_dies_is_an_error_not_a_wait(
     monkeypatch.setattr(parallel_store, "_serve", _dies)
     with parallel_store._Workers(1, "postgresql://unused") as workers, \
             pytest.raises(RuntimeError, match="worker 0 exited \\(exit code 3\\)"):
-        workers.receive(workers.send(0, (("intake", 1, 2), None)))
+        workers.receive(workers.send(0, TASK))
 
 
 def test_a_store_replay_worker_error_is_raised_in_the_parent(
@@ -110,4 +124,26 @@ def test_a_store_replay_worker_error_is_raised_in_the_parent(
     monkeypatch.setattr(parallel_store, "_serve", _fails)
     with parallel_store._Workers(2, "postgresql://unused") as workers, \
             pytest.raises(ValueError, match="range 1 could not be read"):
-        workers.receive(workers.send(1, (("intake", 1, 2), None)))
+        workers.receive(workers.send(1, TASK))
+
+
+def test_a_store_replay_worker_that_cannot_connect_says_why() -> None:
+    with parallel_store._Workers(1, "postgresql://audit@127.0.0.1:1/none") as workers, \
+            pytest.raises(OSError):
+        workers.send(0, TASK)
+        workers.send(0, TASK)
+        workers.receive(0)
+
+
+def test_workers_stop_at_once_when_the_replay_fails_with_records_unread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel_store, "_serve", _answers_at_length)
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="the fold failed"), \
+            parallel_store._Workers(2, "postgresql://unused") as workers:
+        for n in range(5):
+            workers.send(n % 2, TASK)
+        workers.receive(0)
+        raise ValueError("the fold failed")
+    assert time.monotonic() - started < 3
+    assert [p.exitcode for p in workers._processes] == [0, 0]  # stopped, not terminated
