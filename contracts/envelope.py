@@ -131,7 +131,9 @@ class EventContext(BaseModel):
         return self
 
     def _check(self) -> None:
-        """Rules across fields, for the subclasses (raise `PydanticCustomError`)."""
+        """Rules across fields, for the subclasses (raise `PydanticCustomError`). A subclass
+        adds its rules here, calling `super()._check()`; it never redefines `_settled`, which
+        would drop the UTC step (pydantic runs one validator per name)."""
 
 
 class Envelope(EventContext, Generic[DataT]):
@@ -166,7 +168,12 @@ def _in_utc(fields: dict[str, Any]) -> None:
         value: datetime = fields[name]
         zone = value.tzinfo
         if zone is not UTC and zone is not _PARSED_UTC and value.utcoffset():
-            fields[name] = value.astimezone(UTC)
+            try:
+                fields[name] = value.astimezone(UTC)
+            except OverflowError:  # 0001-01-01T00:30+01:00, say: no such time in UTC
+                raise PydanticCustomError(
+                    f"{name}_out_of_range", "must fall between the years 1 and 9999 in UTC"
+                ) from None
 
 
 def check_subject(event_class: type[Envelope[Any]], subject: str, data: BaseModel) -> None:

@@ -37,7 +37,8 @@ _FIXED_DETAIL_TYPES: Final = frozenset(
     }
 )
 #: Whole-model rules that are really about one field: report them at that field.
-_FIELD_OF_RULE: Final = {"subject_mismatch": "subject"}
+_FIELD_OF_RULE: Final = {"subject_mismatch": "subject", "time_out_of_range": "time",
+                          "recordedtime_out_of_range": "recordedtime"}
 _SAFE_KEY: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 

@@ -72,6 +72,15 @@ def test_every_time_is_kept_in_utc(field: str, given: str, stored: str) -> None:
     assert json.loads(event.model_dump_json())[field] == stored
 
 
+@pytest.mark.parametrize("field", ["time", "recordedtime"])
+@pytest.mark.parametrize("given", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"])
+def test_a_time_with_no_utc_equivalent_is_a_named_problem(field: str, given: str) -> None:
+    message = example_message()
+    message[field] = given
+
+    assert problems_of(message) == {field: "must fall between the years 1 and 9999 in UTC"}
+
+
 def test_a_missing_field_is_named() -> None:
     message = example_message()
     del message["data"]["summary"]
