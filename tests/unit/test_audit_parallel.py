@@ -111,20 +111,17 @@ def _answers_at_length(pipe: Any, database_url: str, parents: Any) -> None:
 TASK = (("intake", 1, 2), None)
 
 
-def test_a_store_replay_worker_that_dies_is_an_error_not_a_wait(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel_store, "_serve", _dies)
-    with parallel_store._Workers(1, "postgresql://unused") as workers, \
-            pytest.raises(RuntimeError, match="worker 0 exited \\(exit code 3\\)"):
-        workers.receive(workers.send(0, TASK))
-
-
-def test_a_store_replay_worker_error_is_raised_in_the_parent(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel_store, "_serve", _fails)
+@pytest.mark.parametrize(("serve", "worker", "error", "says"), [
+    (_dies, 0, RuntimeError, "worker 0 exited \\(exit code 3\\)"),  # not a wait for ever
+    (_fails, 1, ValueError, "range 1 could not be read"),  # the worker's own error
+])
+def test_a_store_replay_worker_that_fails_fails_the_replay(
+        monkeypatch: pytest.MonkeyPatch, serve: Any, worker: int, error: type[Exception],
+        says: str) -> None:
+    monkeypatch.setattr(parallel_store, "_serve", serve)
     with parallel_store._Workers(2, "postgresql://unused") as workers, \
-            pytest.raises(ValueError, match="range 1 could not be read"):
-        workers.receive(workers.send(1, TASK))
+            pytest.raises(error, match=says):
+        workers.receive(workers.send(worker, TASK))
 
 
 def test_a_store_replay_worker_that_cannot_connect_says_why() -> None:
