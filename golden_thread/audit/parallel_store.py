@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import pickle
+import signal
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -144,6 +145,7 @@ class _Workers:
 def _serve(pipe: Connection, database_url: str, parents: list[Connection]) -> None:
     """A worker's life: open its connection, check each range it is sent, send the records
     back (or the error), until told to stop or the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to act on
     for inherited in parents:
         inherited.close()
     try:
