@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import pickle
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -57,8 +58,10 @@ async def plan_ranges(database_url: str, schemas: Sequence[str],
     return ranges
 
 
-def replay_ranges(replay: Replay, database_url: str, ranges: list[Range], workers: int) -> None:
-    """Check the ranges in `workers` processes, fold them in order into `replay`."""
+def replay_ranges(replay: Replay, database_url: str, ranges: list[Range], workers: int,
+                  stop: threading.Event | None = None) -> None:
+    """Check the ranges in `workers` processes, fold them in order into `replay`; when `stop`
+    is set, stop after the range being folded (the workers with it)."""
     as_of = replay.options.as_of
     window: deque[int] = deque()  # the worker of each range sent and not yet folded, in order
     with _Workers(workers, database_url) as pool:
@@ -66,8 +69,12 @@ def replay_ranges(replay: Replay, database_url: str, ranges: list[Range], worker
             window.append(pool.send(n % workers, (part, as_of)))
             if len(window) > 2 * workers:
                 replay.feed_records(pool.receive(window.popleft()))
+                if stop is not None and stop.is_set():
+                    return
         while window:
             replay.feed_records(pool.receive(window.popleft()))
+            if stop is not None and stop.is_set():
+                return
 
 
 class _Workers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -91,7 +92,15 @@ async def replay_history(source: HistorySource, options: ReplayOptions, *, quiet
         assert source.store_url is not None
         steady_heap()
         with collector_quieted():
-            replay_ranges(replay, source.store_url, ranges, count)
+            # In a thread, so that the event loop stays free to act on Ctrl-C (a cancellation):
+            # the fold then stops after the range it is on, and its workers with it.
+            stop = threading.Event()
+            try:
+                await asyncio.to_thread(replay_ranges, replay, source.store_url, ranges, count,
+                                        stop)
+            except asyncio.CancelledError:
+                stop.set()
+                raise
     else:
         source.missing.clear()
         await feed_batches(replay, source.messages(), count)

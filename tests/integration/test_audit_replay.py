@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -236,3 +238,33 @@ async def test_a_long_store_replay_in_worker_processes_finds_what_one_process_fi
     assert {("intake", 9), ("intake", 13)} <= {(b.source, b.sequence) for b in parallel.breaks}
     assert parallel.notes == ("schema elsewhere has no event store; skipped",)
     assert trace_action(replayed.graph, str(story.actions[0].data.action_id))["told"]
+
+
+async def test_a_cancelled_store_replay_stops_folding_and_its_workers_promptly(
+    endpoints: StackEndpoints, story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C on `audit replay --from-store` cancels the replay: the fold stops after the range
+    it is on and the worker processes go, instead of the whole history being read first."""
+    url = await build_stores(endpoints, story)
+    monkeypatch.setattr(parallel_store, "RANGE", 1)  # a range per event: many ranges
+    folded: list[int] = []
+    fold = Replay.feed_records
+
+    def slow_fold(self: Replay, records: Any) -> None:
+        time.sleep(0.05)
+        folded.append(1)
+        fold(self, records)
+
+    monkeypatch.setattr(Replay, "feed_records", slow_fold)
+    replaying = asyncio.create_task(replay_history(
+        HistorySource(store_url=url), ReplayOptions(parallel_after=1), quiet=True, workers=2))
+    while len(folded) < 5:
+        await asyncio.sleep(0.01)
+    replaying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await replaying
+    await asyncio.sleep(0.5)  # at most the range being folded
+    stopped_at = len(folded)
+    await asyncio.sleep(0.5)
+    assert len(folded) == stopped_at < len(story.events) / 2
+    assert not [p for p in multiprocessing.active_children() if p.name == "audit-replay-worker"]
