@@ -65,15 +65,18 @@ def replay_ranges(replay: Replay, database_url: str, ranges: list[Range], worker
     as_of = replay.options.as_of
     window: deque[int] = deque()  # the worker of each range sent and not yet folded, in order
     with _Workers(workers, database_url) as pool:
+
+        def fold_next() -> bool:
+            """Fold the oldest range sent; whether to stop."""
+            replay.feed_records(pool.receive(window.popleft()))
+            return stop is not None and stop.is_set()
+
         for n, part in enumerate(ranges):
             window.append(pool.send(n % workers, (part, as_of)))
-            if len(window) > 2 * workers:
-                replay.feed_records(pool.receive(window.popleft()))
-                if stop is not None and stop.is_set():
-                    return
+            if len(window) > 2 * workers and fold_next():
+                return
         while window:
-            replay.feed_records(pool.receive(window.popleft()))
-            if stop is not None and stop.is_set():
+            if fold_next():
                 return
 
 

@@ -130,11 +130,12 @@ def store_query(schema: str, where: str = "") -> str:
 def envelope(row: Sequence[Any]) -> str:
     """The envelope as the relay publishes it: the body with the chain fields added last
     (a body that is not an object is passed on as it is, for the contract check to reject)."""
-    body, sequence, prev_hash, hash_ = row
+    body: str = row[0]
+    sequence, prev_hash, hash_ = row[1], row[2], row[3]
     chain = f'"sequence": {sequence}, "prevhash": "{prev_hash.hex()}", "hash": "{hash_.hex()}"}}'
     if body.startswith("{") and body.endswith("}"):
         return f"{{{chain}" if body == "{}" else f"{body[:-1]}, {chain}"
-    return str(body)
+    return body
 
 
 async def file_messages(path: Path, *, batch_size: int = 5_000) -> AsyncIterator[list[Raw]]:
