@@ -2,8 +2,14 @@
 
 The event store is its own outbox; the relay tails it by sequence and records how far it got in
 `outbox_cursor` only after the broker acknowledged the batch. A crash between the two re-sends at
-most one batch, which consumers' inboxes absorb. Woken by LISTEN/NOTIFY, with polling as a
-fallback. One relay per service is active at a time (a session advisory lock); others stand by.
+most one batch, which consumers' inboxes absorb. One relay per service is active at a time (a
+session advisory lock); others stand by.
+
+Woken at once by its own process's appends (`EventStore.wake_here`: they send no NOTIFY, whose
+lock would make every commit in the cluster wait for the last one's WAL flush), by LISTEN/NOTIFY
+for appends made in other processes, and by polling as a fallback. An append woken here may not
+be visible yet (its transaction has not committed): the relay reads again after 1 ms, 2 ms, 4 ms
+... until it is, and gives up on it (rolled back) once the delay reaches the poll interval.
 """
 
 from __future__ import annotations
@@ -62,6 +68,9 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self.name = name or f"{store.source}-relay"
         self._wake = asyncio.Event()
+        #: The last sequence an append in this process wrote, visible or not yet.
+        self._appended = 0
+        self._retry_s = 0.0
         self.published_sequence = 0
         self._cursor: int | None = None
         self.republished_from_store = 0
@@ -98,11 +107,14 @@ class OutboxRelay:
             await self._become_leader(conn)
             self._cursor = None  # read it afresh: another leader may have moved it
             await conn.add_listener(notify_channel(self._store.source), self._on_notify)
+            self._store.wake_here(self._on_append)
             # The leader keeps a pool connection of its own, so a wake-up never queues for one
             # behind the service's requests.
             async with self._pool.acquire() as work:
                 await self._lead(conn, work)
         finally:
+            if self._store.wakes(self._on_append):  # appends NOTIFY again, for the next leader
+                self._store.wake_here(None)
             await conn.close()
 
     async def _lead(self, listener: asyncpg.Connection, work: asyncpg.Connection) -> None:
@@ -116,6 +128,7 @@ class OutboxRelay:
                 # the event waited a whole poll interval).
                 self._wake.clear()
                 while await self.publish_pending(work):
+                    self._retry_s = 0.0  # progress: a retry for a later append starts short
                     if self._history_lost:  # also under a load that never lets the loop idle
                         break
                 if self._history_lost:
@@ -124,7 +137,7 @@ class OutboxRelay:
                 if self._watch is not None and checking.done():
                     raise RuntimeError("the broker check stopped")  # run() leads afresh
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), self._next_wait())
                 except TimeoutError:
                     pass
                 if listener.is_closed():
@@ -192,6 +205,23 @@ class OutboxRelay:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
+
+    def _on_append(self, sequence: int) -> None:
+        self._appended = max(self._appended, sequence)
+        self._wake.set()
+
+    def _next_wait(self) -> float:
+        """How long to wait for a wake-up before reading again: the poll interval, or while an
+        append of this process is not visible yet, a retry delay that doubles from 1 ms; at the
+        poll interval that append is given up (its transaction rolled back; the sequence will be
+        written again and woken again)."""
+        if self._cursor is None or self._cursor >= self._appended:
+            self._retry_s = 0.0
+            return self._poll_interval_s
+        self._retry_s = min(2 * self._retry_s or 0.001, self._poll_interval_s)
+        if self._retry_s >= self._poll_interval_s:
+            self._appended = self._cursor
+        return self._retry_s
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:
         """Publish one batch after the cursor; returns how many events were published.

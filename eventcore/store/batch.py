@@ -3,7 +3,8 @@
 Drafts are prepared once (`prepare`: one dump, one canonical JSON text, one digest), chained in
 Python with `contracts.chain.chain_hash` from the source head, and written by `_WRITE`: one
 statement that checks the expected subject versions, moves the head, inserts every row from
-`unnest` arrays and sends one NOTIFY. The head it chains from is either the one this process last
+`unnest` arrays and sends one NOTIFY (none when the relay leads in this process: `EventStore`).
+The head it chains from is either the one this process last
 wrote or is writing (kept in memory: the statement locks the head row and moves it only if it
 then holds exactly that sequence and hash, so a stale memory costs a retry, never a wrong link);
 after a miss, the head the statement found, and failing that, the one read under
@@ -150,7 +151,8 @@ WITH d AS (
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT n FROM missing) AS missing,
        (SELECT sequence FROM head) AS head_sequence, (SELECT hash FROM head) AS head_hash,
-       CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify($14, '') END AS notified
+       CASE WHEN $14::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+            THEN pg_notify($14, '') END AS notified
 """
 
 _SUBJECT_VERSION_KEY = re.compile(r"=\((?P<subject>.*), (?P<version>\d+)\) already exists")
@@ -162,7 +164,8 @@ class BatchWriter:
 
     def __init__(self, source: str, channel: str, metrics: CoreMetrics | None) -> None:
         self._source = source
-        self._channel = channel
+        #: The NOTIFY channel, or None for no NOTIFY (`EventStore.wake_here`).
+        self.channel: str | None = channel
         self._metrics = metrics
         self._head: Head | None = None
 
@@ -211,7 +214,7 @@ class BatchWriter:
                 _WRITE, self._source, head.sequence, head.hash, prevs[-1], hashes[-1],
                 [r.draft.id for r in rows], [r.draft.type for r in rows],
                 [r.draft.subject for r in rows], [r.draft.subjectversion for r in rows],
-                [r.text for r in rows], prevs, hashes, follow, self._channel,
+                [r.text for r in rows], prevs, hashes, follow, self.channel,
             )
         except BaseException as exc:
             self._settle(target, head)

@@ -24,7 +24,8 @@ from eventcore.store.batch import BatchConflict, Head, Prepared
 from eventcore.store.records import RecordedEvent
 
 # $1 event id, $2 type, $3 subject, $4 version, $5 body text, $6 body digest, $7 source,
-# $8 NOTIFY channel. `ins` has no row when version - 1 is not in the store (a conflict).
+# $8 NOTIFY channel (NULL: no NOTIFY). `ins` has no row when version - 1 is not in the store
+# (a conflict).
 _CHAIN_AND_INSERT = """
 head AS (
     UPDATE source_head
@@ -41,7 +42,8 @@ head AS (
     SELECT head.sequence, $1, $2, $3, $4, $5::text::jsonb, head.prev_hash, head.hash FROM head
     RETURNING sequence, prev_hash, hash
 )"""
-_RESULT = "SELECT sequence, prev_hash, hash, pg_notify($8, '') FROM ins"
+_RESULT = ("SELECT sequence, prev_hash, hash,"
+           " CASE WHEN $8::text IS NOT NULL THEN pg_notify($8, '') END FROM ins")
 _APPEND_ONE = f"WITH {_CHAIN_AND_INSERT}\n{_RESULT}"
 
 #: The first parameter number free for the writes a caller adds to an append (`with_writes`).
@@ -67,7 +69,7 @@ def with_writes(writes: str) -> str:
     return f"WITH {_CHAIN_AND_INSERT},\n{writes}\n{_RESULT}"
 
 
-async def append_one(conn: asyncpg.Connection, source: str, channel: str, row: Prepared,
+async def append_one(conn: asyncpg.Connection, source: str, channel: str | None, row: Prepared,
                      statement: str = _APPEND_ONE, args: Sequence[Any] = ()
                      ) -> tuple[RecordedEvent, Head]:
     """Append `row` (in the caller's transaction if there is one, else the statement is its
