@@ -11,6 +11,16 @@ flushes, done one level up, where it also spares the row lock and round trips. L
 time) for the callers the last group released to queue again, so that callers in a loop commit
 together instead of splitting into two groups that take turns.
 
+Unless their own work is what the database waits for. Callers share one event loop, so the
+callers a group released do their work between appends (serialising their next rows, say) one
+after another, and while they do, no statement is in flight: with large appends the client and
+the database took turns, each idle half the time. So when the released callers took longer to
+come back than half the last commit (the commit's fixed cost, round trip and WAL flush, is then
+smaller than their work), the callers are split into two cohorts that take turns on purpose:
+each group takes at most half of them and does not wait for the rest, and the lead passes to
+the next group before the released callers get the event loop, so its statement is on its way
+while they work.
+
 Failures stay with the caller that caused them. If the group's batch fails with an error that one
 caller's rows can cause (`isolate(exc)`: a concurrency conflict, a constraint, bad data), the
 leader gives the error to the caller whose row it names (`blame(exc, rows)`) and commits the
@@ -73,11 +83,21 @@ class GroupCommit(Generic[C, R, T]):
         self._expected = 0
         self._wait_until = 0.0
         self._arrival: asyncio.Future[None] | None = None
+        # Cohorts: the most callers a group takes (None: all), when the last group released
+        # its callers, how many of them are not back yet, and how long they took to come back.
+        self._cohort: int | None = None
+        self._released_at = 0.0
+        self._out = 0
+        self._return_s = 0.0
 
     async def submit(self, conn: C, rows: Sequence[R]) -> list[T]:
         """Commit `rows` atomically, in a group with whoever else is committing now."""
         waiter: _Waiter[R] = _Waiter(rows)
         self._queue.append(waiter)
+        if self._out > 0:
+            self._out -= 1
+            if self._out == 0:
+                self._return_s = asyncio.get_running_loop().time() - self._released_at
         if self._arrival is not None and not self._arrival.done():
             self._arrival.set_result(None)
         if self._leading:
@@ -123,7 +143,7 @@ class GroupCommit(Generic[C, R, T]):
         `max_delay_s` (at most half the last commit's duration) after its release.
         """
         loop = asyncio.get_running_loop()
-        while len(self._queue) < self._expected:
+        while len(self._queue) < (self._cohort or self._expected):
             remaining = self._wait_until - loop.time()
             if remaining <= 0:
                 return
@@ -133,7 +153,9 @@ class GroupCommit(Generic[C, R, T]):
     def _take(self, own: _Waiter[R]) -> list[_Waiter[R]]:
         self._queue.remove(own)
         group, count = [own], len(own.rows)
-        while self._queue and count + len(self._queue[0].rows) <= self._max_rows:
+        most = self._cohort or len(self._queue) + 1
+        while (self._queue and len(group) < most
+               and count + len(self._queue[0].rows) <= self._max_rows):
             waiter = self._queue.popleft()
             if waiter.future.done():  # cancelled, not yet out of the queue
                 continue
@@ -145,12 +167,19 @@ class GroupCommit(Generic[C, R, T]):
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            try:
-                outcomes = await self._outcomes(conn, group)
-            except BaseException:  # cancelled (loop shutdown): nobody learns the outcome
-                for waiter in group[1:]:
-                    waiter.future.cancel()
-                raise
+            outcomes = await self._outcomes(conn, group)
+        except BaseException:  # cancelled (loop shutdown): nobody learns the outcome
+            for waiter in group[1:]:
+                waiter.future.cancel()
+            raise
+        finally:
+            self._next_round(len(group), loop.time() - started)
+            named = self._hand_off()
+        try:
+            if named:  # its statement goes out before the released callers take the loop:
+                await asyncio.sleep(0)  # the next leader wakes and starts its batch,
+                await asyncio.sleep(0)  # whose first step sends the statement
+        finally:
             for waiter, outcome in zip(group[1:], outcomes[1:], strict=True):
                 if waiter.future.done():
                     continue
@@ -158,14 +187,25 @@ class GroupCommit(Generic[C, R, T]):
                     waiter.future.set_exception(outcome)
                 else:
                     waiter.future.set_result(outcome)
-        finally:
-            now = loop.time()
-            self._expected = len(group) + len(self._queue)
-            self._wait_until = now + min(self._max_delay_s, (now - started) / 2)
-            self._hand_off()
         if isinstance(outcomes[0], Exception):
             raise outcomes[0]
         return outcomes[0]
+
+    def _next_round(self, released: int, took_s: float) -> None:
+        """After a group of `released` callers committed in `took_s`: whom the next group waits
+        for, and whether the callers take turns in two cohorts (see the module's docstring)."""
+        now = asyncio.get_running_loop().time()
+        callers = released + len(self._queue)
+        self._expected = callers
+        self._wait_until = now + min(self._max_delay_s, took_s / 2)
+        # Split when coming back took longer than half the commit; once split, go on until it
+        # takes less than a quarter (a cohort's commit is partly per row: halving the callers
+        # shortens it less than their return, and without this margin the two modes alternate).
+        margin = 4 if self._cohort else 2
+        split = callers > 1 and self._return_s > took_s / margin
+        self._cohort = -(-callers // 2) if split else None
+        if self._out == 0:  # not while callers of an earlier release are still away
+            self._released_at, self._out = now, released
 
     async def _outcomes(self, conn: C, group: list[_Waiter[R]]) -> list[list[T] | Exception]:
         outcomes: list[list[T] | Exception | None] = [None] * len(group)
@@ -211,15 +251,16 @@ class GroupCommit(Generic[C, R, T]):
         except Exception as exc:  # noqa: BLE001 - this caller's own outcome
             return exc
 
-    def _hand_off(self) -> None:
-        """Name the first caller still waiting as the next leader, or stand down."""
+    def _hand_off(self) -> bool:
+        """Name the first caller still waiting as the next leader (True), or stand down."""
         while self._queue:
             waiter = self._queue[0]
             if not waiter.future.done():
                 waiter.future.set_result(_LEAD)
-                return
+                return True
             self._queue.popleft()
         self._leading = False
+        return False
 
     def _abandon(self, waiter: _Waiter[R]) -> None:
         """A waiting caller was cancelled: leave the queue, and pass the lead on if it had it."""

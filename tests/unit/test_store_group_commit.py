@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -214,3 +215,60 @@ async def test_a_lone_caller_never_waits_for_anyone() -> None:
         await group.submit("conn", [str(k)])
     assert loop.time() - started < 10 * 0.01 * 1.4
     assert len(store.batches) == 10
+
+
+def hold_the_loop(seconds: float) -> None:
+    """A caller's own work between appends (serialising its rows, say): CPU that holds the
+    event loop, which no other caller can use meanwhile."""
+    time.sleep(seconds)
+
+
+async def test_callers_whose_own_work_outlasts_the_commit_take_turns_with_it() -> None:
+    """Callers share one event loop: work between appends (serialising rows, say) blocks it.
+    When that work outlasts the commit, the callers split into two cohorts, so one cohort's
+    statement is in flight while the other works; merged into one group, nobody's work ever
+    overlapped a statement."""
+    store = FakeStore(delay_s=0.004)
+    group = group_of(store)
+    in_flight = 0
+    overlapped = worked = 0
+    commit = store.commit
+
+    async def counted(conn: str, rows: list[str]) -> list[str]:
+        nonlocal in_flight
+        in_flight += 1
+        try:
+            return await commit(conn, rows)
+        finally:
+            in_flight -= 1
+
+    group._commit = counted
+
+    async def loop(n: int) -> None:
+        nonlocal overlapped, worked
+        for k in range(30):
+            await group.submit(f"conn{n}", [f"{n}.{k}"])
+            worked += 1
+            overlapped += in_flight > 0
+            hold_the_loop(0.002)
+    await asyncio.wait_for(asyncio.gather(*(loop(n) for n in range(8))), 30)
+    assert len(store.committed) == 240
+    middle = [len(b) for b in store.batches[5:-5]]  # the loops start and end raggedly
+    assert middle == [4] * len(middle), "two cohorts of four"
+    assert overlapped > worked / 2, (overlapped, worked)
+
+
+async def test_callers_whose_work_is_short_beside_the_commit_still_commit_as_one_group() -> None:
+    """The split is for work that outlasts the commit: when the commit's own cost (its WAL
+    flush, say) dominates, one group per round is cheaper, and the callers stay together."""
+    store = FakeStore(delay_s=0.02)
+    group = group_of(store)
+
+    async def loop(n: int) -> None:
+        for k in range(10):
+            await group.submit(f"conn{n}", [f"{n}.{k}"])
+            hold_the_loop(0.0002)
+    await asyncio.wait_for(asyncio.gather(*(loop(n) for n in range(8))), 30)
+    assert len(store.committed) == 80
+    middle = [len(b) for b in store.batches[2:-2]]
+    assert middle == [8] * len(middle)
