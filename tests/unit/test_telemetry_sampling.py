@@ -8,8 +8,9 @@ import secrets
 from collections.abc import Callable, Iterator
 
 import pytest
-from opentelemetry.sdk.trace import sampling
+from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from eventcore.telemetry import (
     TRACE_SAMPLERS,
@@ -19,6 +20,7 @@ from eventcore.telemetry import (
     current_traceparent,
     sampler_description,
     span_from,
+    traceparent_of,
 )
 
 Configure = Callable[[str], Telemetry]
@@ -171,3 +173,19 @@ def test_a_ratio_outside_0_to_1_stops_the_service(
 def test_the_samplers_accepted_are_the_sdks_built_in_ones() -> None:
     # The SDK's own table, private: if an upgrade changes it, this says so.
     assert set(sampling._KNOWN_SAMPLERS) == TRACE_SAMPLERS
+
+
+@pytest.mark.parametrize("flags", ["01", "00"])
+def test_the_traceparent_stored_is_what_the_w3c_propagator_writes(flags: str) -> None:
+    """`traceparent_of` formats the W3C header itself (no detour through the configured
+    propagators): the same text the W3C propagator writes, sampled or not, and None with no
+    span."""
+    provider = TracerProvider(sampler=sampling.ParentBased(sampling.ALWAYS_ON))
+    incoming = {"traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"}
+    with provider.get_tracer("t").start_as_current_span(
+            "s", context=TraceContextTextMapPropagator().extract(incoming)) as span:
+        written: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(written)
+        assert traceparent_of(span) == current_traceparent() == written["traceparent"]
+        assert written["traceparent"].endswith(f"-{flags}")
+    assert current_traceparent() is None
