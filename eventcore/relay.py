@@ -206,8 +206,12 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    def _on_append(self, sequence: int) -> None:
-        self._appended = max(self._appended, sequence)
+    def _on_append(self, sequence: int | None) -> None:
+        """An append of this process wrote up to `sequence` (None: one failed or was cancelled,
+        and may have committed all the same: read once)."""
+        if sequence is not None:
+            self._appended = max(self._appended, sequence)
+            self._retry_s = 0.0  # a new append: its retries start short
         self._wake.set()
 
     def _next_wait(self) -> float:

@@ -104,9 +104,9 @@ class EventStore:
         self.source = source
         self._channel = notify_channel(source)
         self._writer = BatchWriter(source, self._channel, metrics)
-        self._wake: Callable[[int], None] | None = None
+        self._wake: Callable[[int | None], None] | None = None
         self._group: GroupCommit[asyncpg.Connection, Prepared, RecordedEvent] = GroupCommit(
-            self._writer.write, isolate=_isolate, blame=_blame, max_rows=GROUP_MAX_EVENTS)
+            self._write_group, isolate=_isolate, blame=_blame, max_rows=GROUP_MAX_EVENTS)
 
     async def append(
         self, conn: asyncpg.Connection, drafts: Sequence[EventDraft[Any]]
@@ -115,15 +115,30 @@ class EventStore:
         rows = prepare(self.source, drafts)
         if not rows:
             return []
-        if conn.is_in_transaction():
+        if not conn.is_in_transaction():  # the group's writer wakes the relay (`_write_group`)
+            return await self._group.submit(conn, rows)
+        try:
             if len(rows) == 1:  # chained by the database under the head's lock: one round trip
                 record, head = await append_one(conn, self.source, self._writer.channel, rows[0])
                 self._writer.wrote(head, rows)
                 records = [record]
             else:
                 records = await self._writer.write(conn, rows)
-        else:
-            records = await self._group.submit(conn, rows)
+        except BaseException:
+            self._woken(None)
+            raise
+        self._woken(records[-1].sequence)
+        return records
+
+    async def _write_group(self, conn: asyncpg.Connection, rows: list[Prepared]
+                           ) -> list[RecordedEvent]:
+        """A group commit's batch; the relay is woken here, where the rows are known to have
+        landed, even when the caller that led the group has been cancelled meanwhile."""
+        try:
+            records = await self._writer.write(conn, rows)
+        except BaseException:
+            self._woken(None)
+            raise
         self._woken(records[-1].sequence)
         return records
 
@@ -137,19 +152,25 @@ class EventStore:
         its own transaction: event and writes commit together in one round trip. Raises
         ConcurrencyError, having written nothing, when the version is taken."""
         [row] = prepare(self.source, [draft])
-        record, head = await append_one(conn, self.source, self._writer.channel, row,
-                                        with_writes(writes), args(row.body))
+        try:
+            record, head = await append_one(conn, self.source, self._writer.channel, row,
+                                            with_writes(writes), args(row.body))
+        except BaseException:
+            self._woken(None)
+            raise
         self._writer.wrote(head, [row])
         self._woken(record.sequence)
         return record
 
-    def wake_here(self, wake: Callable[[int], None] | None) -> None:
+    def wake_here(self, wake: Callable[[int | None], None] | None) -> None:
         """While `wake` is set (by the relay leading in this process), appends call it with the
-        last sequence they wrote instead of sending a NOTIFY; None restores the NOTIFY."""
+        last sequence they wrote instead of sending a NOTIFY; None restores the NOTIFY. An append
+        that fails or is cancelled calls it with None: its statement may have committed before
+        the error reached the caller (a cancellation during the round trip, say)."""
         self._wake = wake
         self._writer.channel = None if wake is not None else self._channel
 
-    def wakes(self, wake: Callable[[int], None]) -> bool:
+    def wakes(self, wake: Callable[[int | None], None]) -> bool:
         """Whether appends wake `wake` now (`wake_here`)."""
         return self._wake == wake
 
@@ -158,7 +179,7 @@ class EventStore:
         """Whether appends send a NOTIFY (no relay of this process is woken directly)."""
         return self._wake is None
 
-    def _woken(self, sequence: int) -> None:
+    def _woken(self, sequence: int | None) -> None:
         if self._wake is not None:
             self._wake(sequence)
 

@@ -54,6 +54,8 @@ class _Waiter(Generic[R]):
     rows: Sequence[R]
     future: asyncio.Future[object] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
+    #: The caller's task: a caller in a loop comes back in the same task.
+    task: asyncio.Task[object] | None = field(default_factory=asyncio.current_task)
 
 
 class GroupCommit(Generic[C, R, T]):
@@ -83,20 +85,21 @@ class GroupCommit(Generic[C, R, T]):
         self._expected = 0
         self._wait_until = 0.0
         self._arrival: asyncio.Future[None] | None = None
-        # Cohorts: the most callers a group takes (None: all), when the last group released
-        # its callers, how many of them are not back yet, and how long they took to come back.
+        # Cohorts: the most callers a group takes (None: all); when the last group released its
+        # callers, the tasks of those not back yet, and how long the last release's callers
+        # took to come back, all of them (None: some never did, as one-off callers never do).
         self._cohort: int | None = None
         self._released_at = 0.0
-        self._out = 0
-        self._return_s = 0.0
+        self._away: set[asyncio.Task[object]] = set()
+        self._return_s: float | None = None
 
     async def submit(self, conn: C, rows: Sequence[R]) -> list[T]:
         """Commit `rows` atomically, in a group with whoever else is committing now."""
         waiter: _Waiter[R] = _Waiter(rows)
         self._queue.append(waiter)
-        if self._out > 0:
-            self._out -= 1
-            if self._out == 0:
+        if waiter.task in self._away:
+            self._away.discard(waiter.task)
+            if not self._away:
                 self._return_s = asyncio.get_running_loop().time() - self._released_at
         if self._arrival is not None and not self._arrival.done():
             self._arrival.set_result(None)
@@ -173,10 +176,10 @@ class GroupCommit(Generic[C, R, T]):
                 waiter.future.cancel()
             raise
         finally:
-            self._next_round(len(group), loop.time() - started)
+            self._next_round(group, loop.time() - started)
             named = self._hand_off()
         try:
-            if named:  # its statement goes out before the released callers take the loop:
+            if named and self._cohort:  # its statement goes out before the released callers:
                 await asyncio.sleep(0)  # the next leader wakes and starts its batch,
                 await asyncio.sleep(0)  # whose first step sends the statement
         finally:
@@ -191,21 +194,23 @@ class GroupCommit(Generic[C, R, T]):
             raise outcomes[0]
         return outcomes[0]
 
-    def _next_round(self, released: int, took_s: float) -> None:
-        """After a group of `released` callers committed in `took_s`: whom the next group waits
-        for, and whether the callers take turns in two cohorts (see the module's docstring)."""
+    def _next_round(self, released: list[_Waiter[R]], took_s: float) -> None:
+        """After the group `released` committed in `took_s`: whom the next group waits for, and
+        whether the callers take turns in two cohorts (see the module's docstring)."""
         now = asyncio.get_running_loop().time()
-        callers = released + len(self._queue)
+        callers = len(released) + len(self._queue)
         self._expected = callers
         self._wait_until = now + min(self._max_delay_s, took_s / 2)
         # Split when coming back took longer than half the commit; once split, go on until it
         # takes less than a quarter (a cohort's commit is partly per row: halving the callers
         # shortens it less than their return, and without this margin the two modes alternate).
+        # Only callers that come back (in a loop) can take turns: one-off callers never split.
         margin = 4 if self._cohort else 2
-        split = callers > 1 and self._return_s > took_s / margin
+        back = self._return_s if not self._away else None
+        split = callers > 1 and back is not None and back > took_s / margin
         self._cohort = -(-callers // 2) if split else None
-        if self._out == 0:  # not while callers of an earlier release are still away
-            self._released_at, self._out = now, released
+        self._released_at, self._return_s = now, None
+        self._away = {w.task for w in released if w.task is not None}
 
     async def _outcomes(self, conn: C, group: list[_Waiter[R]]) -> list[list[T] | Exception]:
         outcomes: list[list[T] | Exception | None] = [None] * len(group)

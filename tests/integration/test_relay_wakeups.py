@@ -58,21 +58,56 @@ async def test_an_append_in_a_transaction_is_published_once_that_transaction_com
         assert await rig.published_up_to(1)
 
 
-async def test_a_rolled_back_append_is_given_up_and_the_next_one_is_published(
+async def test_after_a_rolled_back_append_the_next_one_is_published_without_delay(
         endpoints: StackEndpoints) -> None:
-    async with relay_rig(endpoints, poll_interval_s=0.5) as rig:
+    """An append rolled back after a long transaction leaves the relay retrying at long
+    intervals; the next append (also in a transaction, so not visible when it wakes the relay)
+    must start the retries short again, and is published as soon as it commits."""
+    async with relay_rig(endpoints, poll_interval_s=POLL_S) as rig:
         rig.start()
         assert await rig.leading()
         async with rig.pool.acquire() as conn:
             with pytest.raises(RuntimeError, match="rolled back"):
                 async with conn.transaction():
                     await rig.store.append(conn, [consent_draft(rig.subject, 1)])
+                    await asyncio.sleep(3.0)  # the relay's retries grow past a second
                     raise RuntimeError("rolled back")
-        await asyncio.sleep(1.5)  # its retries reach the poll interval: given up
-        ids = await rig.append(1)  # the same sequence, written again
-        assert await rig.published_up_to(1)
+            async with conn.transaction():  # the same sequence, written again
+                await rig.store.append(conn, [consent_draft(rig.subject, 1)])
+                await asyncio.sleep(0.05)
+        published = rig.relay.published_sequence
+        for _ in range(40):  # 2 s: far below the retry interval reached before
+            if published == 1:
+                break
+            await asyncio.sleep(0.05)
+            published = rig.relay.published_sequence
+        assert published == 1
         async with rig.pool.acquire() as conn:
-            assert {e.event_id for e in await rig.store.read_after(conn, 0, 10)} == ids
+            assert len(await rig.store.read_after(conn, 0, 10)) == 1
+
+
+async def test_an_append_whose_caller_was_cancelled_after_it_committed_wakes_the_relay(
+        endpoints: StackEndpoints) -> None:
+    """The caller gives up (a request timeout, say) while its append's statement is on its way;
+    the statement commits all the same, and the relay must hear of it, not wait a poll."""
+    async with relay_rig(endpoints, poll_interval_s=POLL_S) as rig:
+        rig.start()
+        assert await rig.leading()
+        blocker = await asyncpg.connect(endpoints.database_url)
+        try:
+            schema = await rig.pool.fetchval("SELECT current_schema()")
+            holding = blocker.transaction()
+            await holding.start()
+            await blocker.execute(f"SELECT 1 FROM {schema}.source_head FOR UPDATE")
+            caller = asyncio.create_task(rig.append(1))
+            await asyncio.sleep(0.3)  # its statement waits for the head row in the server
+            caller.cancel()
+            await holding.commit()  # now the statement goes through and commits
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+        finally:
+            await blocker.close()
+        assert await rig.published_up_to(1)  # within 5 s, far below the 30 s poll interval
 
 
 async def test_appends_from_another_process_wake_the_leader_by_notify(
