@@ -56,7 +56,7 @@ leader writes its followers' rows through its own connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -117,25 +117,27 @@ class EventStore:
             return []
         if not conn.is_in_transaction():  # the group's writer wakes the relay (`_write_group`)
             return await self._group.submit(conn, rows)
-        try:
-            if len(rows) == 1:  # chained by the database under the head's lock: one round trip
-                record, head = await append_one(conn, self.source, self._writer.channel, rows[0])
-                self._writer.wrote(head, rows)
-                records = [record]
-            else:
-                records = await self._writer.write(conn, rows)
-        except BaseException:
-            self._woken(None)
-            raise
-        self._woken(records[-1].sequence)
-        return records
+        if len(rows) == 1:  # chained by the database under the head's lock: one round trip
+            return await self._waking(self._one(conn, rows[0]))
+        return await self._waking(self._writer.write(conn, rows))
 
     async def _write_group(self, conn: asyncpg.Connection, rows: list[Prepared]
                            ) -> list[RecordedEvent]:
         """A group commit's batch; the relay is woken here, where the rows are known to have
         landed, even when the caller that led the group has been cancelled meanwhile."""
+        return await self._waking(self._writer.write(conn, rows))
+
+    async def _one(self, conn: asyncpg.Connection, row: Prepared, *statement: Any
+                   ) -> list[RecordedEvent]:
+        record, head = await append_one(conn, self.source, self._writer.channel, row, *statement)
+        self._writer.wrote(head, [row])
+        return [record]
+
+    async def _waking(self, writing: Awaitable[list[RecordedEvent]]) -> list[RecordedEvent]:
+        """`writing`'s records, the relay woken with the last sequence written; or, if it failed
+        or was cancelled, woken to read once: its statement may have committed all the same."""
         try:
-            records = await self._writer.write(conn, rows)
+            records = await writing
         except BaseException:
             self._woken(None)
             raise
@@ -152,14 +154,7 @@ class EventStore:
         its own transaction: event and writes commit together in one round trip. Raises
         ConcurrencyError, having written nothing, when the version is taken."""
         [row] = prepare(self.source, [draft])
-        try:
-            record, head = await append_one(conn, self.source, self._writer.channel, row,
-                                            with_writes(writes), args(row.body))
-        except BaseException:
-            self._woken(None)
-            raise
-        self._writer.wrote(head, [row])
-        self._woken(record.sequence)
+        [record] = await self._waking(self._one(conn, row, with_writes(writes), args(row.body)))
         return record
 
     def wake_here(self, wake: Callable[[int | None], None] | None) -> None:

@@ -6,13 +6,15 @@ seconds was published because of a wake-up, never because of the poll."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
 
 from eventcore.embedded import StackEndpoints
 from eventcore.store import EventStore, notify_channel
-from tests.integration.relay_kit import relay_rig
+from tests.integration.relay_kit import Rig, relay_rig
 from tests.integration.store_kit import SOURCE, consent_draft
 
 pytestmark = pytest.mark.integration
@@ -20,30 +22,32 @@ pytestmark = pytest.mark.integration
 POLL_S = 30.0
 
 
-async def _listening(database_url: str, heard: list[str]) -> asyncpg.Connection:
-    listener = await asyncpg.connect(database_url)
-    await listener.add_listener(notify_channel(SOURCE), lambda *args: heard.append(args[2]))
-    return listener
-
-
-async def test_appends_in_the_leaders_process_wake_it_and_send_no_notify(
-        endpoints: StackEndpoints) -> None:
+@asynccontextmanager
+async def leading_and_heard(endpoints: StackEndpoints) -> AsyncIterator[tuple[Rig, list[str]]]:
+    """A relay leading here (30 s poll), and the NOTIFYs a listener of its channel hears."""
     heard: list[str] = []
-    listener = await _listening(endpoints.database_url, heard)
+    listener = await asyncpg.connect(endpoints.database_url)
+    await listener.add_listener(notify_channel(SOURCE), lambda *args: heard.append(args[2]))
     try:
         async with relay_rig(endpoints, poll_interval_s=POLL_S) as rig:
             rig.start()
             assert await rig.leading()
-            await rig.append(1, 2)  # each its own transaction (a group commit)
-            async with rig.pool.acquire() as conn:  # one statement with the caller's writes
-                await rig.store.append_with(
-                    conn, consent_draft(rig.subject, 3),
-                    "mark AS (SELECT 1 FROM ins WHERE $9::int = 1)", lambda body: [1])
-            assert await rig.published_up_to(3)
-            await asyncio.sleep(0.2)
-            assert heard == [], "no NOTIFY while the relay leads in this process"
+            yield rig, heard
     finally:
         await listener.close()
+
+
+async def test_appends_in_the_leaders_process_wake_it_and_send_no_notify(
+        endpoints: StackEndpoints) -> None:
+    async with leading_and_heard(endpoints) as (rig, heard):
+        await rig.append(1, 2)  # each its own transaction (a group commit)
+        async with rig.pool.acquire() as conn:  # one statement with the caller's writes
+            await rig.store.append_with(
+                conn, consent_draft(rig.subject, 3),
+                "mark AS (SELECT 1 FROM ins WHERE $9::int = 1)", lambda body: [1])
+        assert await rig.published_up_to(3)
+        await asyncio.sleep(0.2)
+        assert heard == [], "no NOTIFY while the relay leads in this process"
 
 
 async def test_an_append_in_a_transaction_is_published_once_that_transaction_commits(
@@ -157,22 +161,15 @@ async def _race(endpoints: StackEndpoints, *, local: bool) -> None:
 
 async def test_appends_notify_again_once_the_relay_stops_leading(
         endpoints: StackEndpoints) -> None:
-    heard: list[str] = []
-    listener = await _listening(endpoints.database_url, heard)
-    try:
-        async with relay_rig(endpoints, poll_interval_s=POLL_S) as rig:
-            rig.start()
-            assert await rig.leading()
-            assert rig.task is not None
-            rig.task.cancel()
-            await asyncio.gather(rig.task, return_exceptions=True)
-            rig.task = None
-            assert rig.store.notifies
-            await rig.append(1)
-            for _ in range(100):
-                if heard:
-                    break
-                await asyncio.sleep(0.05)
-            assert heard, "the next leader, wherever it runs, is told by NOTIFY"
-    finally:
-        await listener.close()
+    async with leading_and_heard(endpoints) as (rig, heard):
+        assert rig.task is not None
+        rig.task.cancel()
+        await asyncio.gather(rig.task, return_exceptions=True)
+        rig.task = None
+        assert rig.store.notifies
+        await rig.append(1)
+        for _ in range(100):
+            if heard:
+                break
+            await asyncio.sleep(0.05)
+        assert heard, "the next leader, wherever it runs, is told by NOTIFY"
