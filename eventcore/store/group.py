@@ -142,8 +142,9 @@ class GroupCommit(Generic[C, R, T]):
 
         Without it, a closed loop of callers splits into two groups that take turns (those
         queued while one commits, then those it released), each paying a commit of its own.
-        The wait ends when as many callers are queued as the last group had, or at
-        `max_delay_s` (at most half the last commit's duration) after its release.
+        The wait ends when as many callers are queued as the last round had (a cohort's worth
+        when they take turns), or at `max_delay_s` (at most half the last commit's duration)
+        after its release.
         """
         loop = asyncio.get_running_loop()
         while len(self._queue) < (self._cohort or self._expected):
