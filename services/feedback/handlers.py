@@ -74,10 +74,13 @@ class Policies:
         # With the lock, for this transaction only: plan each graph statement for the arrays
         # it is given (one id to a batch's 500). The cached generic plans, made while the
         # tables were small, scanned whole tables for a handful of ids (profiled: 1.3 ms
-        # against 0.04 ms per participant lookup, 15 ms per notification lookup).
+        # against 0.04 ms per participant lookup, 15 ms per notification lookup). And every
+        # statement here finds rows by key: a table not analyzed yet (a new deployment working
+        # through a backlog) has the planner guess that most rows match and scan it whole
+        # (profiled: 39,000 links read for 198, docs/performance.md 45), so it is told not to.
         await conn.execute(
             "SELECT pg_advisory_xact_lock($1), set_config('plan_cache_mode', 'force_custom_plan',"
-            " true)", GRAPH_LOCK)
+            " true), set_config('enable_seqscan', 'off', true)", GRAPH_LOCK)
         facts = [fact_of(event) for event in events]
         await record_all(conn, facts)
         await fold_all(conn, facts)

@@ -24,12 +24,14 @@ async def load_action_graph(conn: asyncpg.Connection, action_id: UUID) -> Action
 async def load_action_graphs(conn: asyncpg.Connection, action_ids: Sequence[UUID]
                              ) -> dict[UUID, ActionGraph]:
     """`load_action_graph` of each action, in five statements however many actions there are
-    (a batch may reach dozens: one at a time, that was five round trips each)."""
+    (a batch may reach dozens: one at a time, that was five round trips each). Each node's
+    links are read by their own index (a subquery per node): joined, the planner hashed the
+    whole link table for a few hundred nodes (profiled, docs/performance.md 45)."""
     rows = await conn.fetch(
-        """SELECT a.*, coalesce(array_agg(ap.priority_id ORDER BY ap.priority_id)
-                  FILTER (WHERE ap.priority_id IS NOT NULL), '{}') AS priority_ids
-             FROM graph_actions a LEFT JOIN graph_action_priorities ap USING (action_id)
-            WHERE a.action_id = ANY($1::uuid[]) GROUP BY a.action_id""",
+        """SELECT a.*, ARRAY(SELECT ap.priority_id FROM graph_action_priorities ap
+                              WHERE ap.action_id = a.action_id ORDER BY ap.priority_id)
+                       AS priority_ids
+             FROM graph_actions a WHERE a.action_id = ANY($1::uuid[])""",
         list(action_ids),
     )
     actions = [ActionNode(
@@ -70,11 +72,11 @@ async def load_action_graphs(conn: asyncpg.Connection, action_ids: Sequence[UUID
 
 async def _insights(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, InsightNode]:
     rows = await conn.fetch(
-        """SELECT i.insight_id, i.category, coalesce(array_agg(ic.conversation_id
-                  ORDER BY ic.conversation_id) FILTER (WHERE ic.conversation_id IS NOT NULL),
-                  '{}') AS conversation_ids
-             FROM graph_insights i LEFT JOIN graph_insight_conversations ic USING (insight_id)
-            WHERE i.insight_id = ANY($1) GROUP BY i.insight_id""",
+        """SELECT i.insight_id, i.category,
+                  ARRAY(SELECT ic.conversation_id FROM graph_insight_conversations ic
+                         WHERE ic.insight_id = i.insight_id ORDER BY ic.conversation_id)
+                  AS conversation_ids
+             FROM graph_insights i WHERE i.insight_id = ANY($1)""",
         ids,
     )
     return {r["insight_id"]: InsightNode(r["insight_id"], r["category"],
@@ -105,20 +107,23 @@ async def _participants(conn: asyncpg.Connection, ids: list[str]) -> dict[str, P
                                                  r["erased"]) for r in rows}
 
 
+# Each step looks up the ids the previous one found (`= ANY(ARRAY(...))`: an index scan per
+# step, whatever the statistics say). As joins, the planner misjudged how many rows a batch's
+# ids reach while the graph grew faster than ANALYZE ran, and merge-joined whole indexes:
+# 17-21 ms per batch against a few tenths of a millisecond (profiled, docs/performance.md 45).
+_INSIGHTS_OF = ("ARRAY(SELECT DISTINCT insight_id FROM graph_insight_conversations"
+                " WHERE conversation_id = ANY({}))")
+_PRIORITIES_OF = ("ARRAY(SELECT DISTINCT priority_id FROM graph_priority_insights"
+                  " WHERE insight_id = ANY({}))")
+_CONVERSATIONS_OF = ("ARRAY(SELECT conversation_id FROM graph_conversations"
+                     " WHERE participant_id = ANY({}))")
+_ACTIONS_OF = "SELECT DISTINCT action_id FROM graph_action_priorities WHERE priority_id = ANY({})"
 _FED_BY = {
-    "priority": "SELECT action_id FROM graph_action_priorities WHERE priority_id = ANY($1)",
-    "insight": """SELECT DISTINCT ap.action_id FROM graph_priority_insights pi
-                   JOIN graph_action_priorities ap USING (priority_id)
-                  WHERE pi.insight_id = ANY($1)""",
-    "conversation": """SELECT DISTINCT ap.action_id FROM graph_insight_conversations ic
-                        JOIN graph_priority_insights pi USING (insight_id)
-                        JOIN graph_action_priorities ap USING (priority_id)
-                       WHERE ic.conversation_id = ANY($1)""",
-    "participant": """SELECT DISTINCT ap.action_id FROM graph_conversations c
-                       JOIN graph_insight_conversations ic USING (conversation_id)
-                       JOIN graph_priority_insights pi USING (insight_id)
-                       JOIN graph_action_priorities ap USING (priority_id)
-                      WHERE c.participant_id = ANY($1)""",
+    "priority": _ACTIONS_OF.format("$1"),
+    "insight": _ACTIONS_OF.format(_PRIORITIES_OF.format("$1")),
+    "conversation": _ACTIONS_OF.format(_PRIORITIES_OF.format(_INSIGHTS_OF.format("$1"))),
+    "participant": _ACTIONS_OF.format(
+        _PRIORITIES_OF.format(_INSIGHTS_OF.format(_CONVERSATIONS_OF.format("$1")))),
 }
 
 

@@ -1,0 +1,160 @@
+"""Folding a batch of facts at once leaves the graph exactly as folding them one by one does,
+on a real PostgreSQL: several revisions of one insight, versions of one action and repeats of
+one priority in a run, out of order, against what earlier batches left."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from eventcore.db import create_pool, migrate
+from eventcore.embedded import StackEndpoints
+from eventcore.store import EventStore
+from services.feedback.bootstrap import MIGRATIONS
+from services.feedback.projections import (
+    GRAPH_TABLES,
+    Fact,
+    fact_of,
+    fold_all,
+    rebuild,
+    record_all,
+)
+from tests.conftest import create_database
+from tests.integration.feedback_fixtures import Upstream
+
+pytestmark = pytest.mark.integration
+
+INTAKE, PARTNERS = Upstream("intake"), Upstream("insight")
+
+
+async def _graph_pool(endpoints: StackEndpoints) -> asyncpg.Pool:
+    url = await create_database(endpoints)
+    await migrate(url, "feedback", [MIGRATIONS], source="feedback")
+    return await create_pool(url, "feedback")
+
+
+@pytest.fixture(scope="module")
+async def pools(endpoints: StackEndpoints) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.Pool]]:
+    at_once, one_by_one = await _graph_pool(endpoints), await _graph_pool(endpoints)
+    yield at_once, one_by_one
+    await at_once.close()
+    await one_by_one.close()
+
+
+def _fact(event: Any) -> Fact:
+    return fact_of(event)
+
+
+def _with(fact: Fact, **data: Any) -> Fact:
+    return dataclasses.replace(fact, data={**fact.data, **{k: str(v) if isinstance(v, UUID) else v
+                                                            for k, v in data.items()}})
+
+
+class Facts:
+    """Random facts over a few ids, so that runs repeat, revise and reorder them."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.people = [f"p_{uuid4().hex[:12]}" for _ in range(3)]
+        self.conversations = [uuid4() for _ in range(5)]
+        self.insights = [uuid4() for _ in range(3)]
+        self.priorities = [uuid4() for _ in range(3)]
+        self.actions = [uuid4() for _ in range(3)]
+
+    def some(self, pool: list[UUID]) -> list[UUID]:
+        return self.rng.sample(pool, self.rng.randint(1, len(pool)))
+
+    def one(self) -> Fact:
+        rng, kind = self.rng, self.rng.choice(
+            ["conversation", "insight", "insight", "priority", "action", "action", "erased"])
+        if kind == "conversation":
+            fact = _fact(INTAKE.conversation(rng.choice(self.people)))
+            return _with(fact, conversation_id=rng.choice(self.conversations))
+        if kind == "erased":
+            return _fact(INTAKE.erased(rng.choice(self.people), 2))
+        if kind == "insight":
+            return _fact(PARTNERS.insight(self.some(self.conversations),
+                                            insight_id=rng.choice(self.insights),
+                                            category=rng.choice(["housing", "community_support"]),
+                                            revision=rng.randint(1, 3)))
+        if kind == "priority":
+            fact = _fact(PARTNERS.priority(self.some(self.insights)))
+            return _with(fact, priority_id=rng.choice(self.priorities),
+                         statement=rng.choice(["first said", "said again"]))
+        return _fact(PARTNERS.action(self.some(self.priorities),
+                                       action_id=rng.choice(self.actions),
+                                       status=rng.choice(["planned", "in_progress", "done"]),
+                                       version=rng.randint(1, 3)))
+
+
+async def _graph(pool: asyncpg.Pool, facts: Facts) -> dict[str, list[tuple[Any, ...]]]:
+    ours = {*map(str, facts.conversations + facts.insights + facts.priorities + facts.actions),
+            *facts.people}
+    async with pool.acquire() as conn:
+        graph = {}
+        for table in GRAPH_TABLES:
+            rows = await conn.fetch(f"SELECT * FROM {table}")
+            graph[table] = sorted((tuple(map(str, r.values())) for r in rows
+                                   if str(r[0]) in ours), key=repr)
+    return graph
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_a_batch_folds_as_its_facts_one_by_one(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool], seed: int
+) -> None:
+    at_once, one_by_one = pools
+    facts = Facts(random.Random(seed))
+    for _ in range(3):  # each batch meets what the earlier ones left
+        batch = [facts.one() for _ in range(30)]
+        batch.sort(key=lambda f: f.event_type)  # long runs of one type, as batches often have
+        async with at_once.acquire() as conn, conn.transaction():
+            await fold_all(conn, batch)
+        for fact in batch:
+            async with one_by_one.acquire() as conn, conn.transaction():
+                await fold_all(conn, [fact])
+        assert await _graph(at_once, facts) == await _graph(one_by_one, facts)
+    graph = await _graph(at_once, facts)
+    assert graph["graph_insights"] and graph["graph_actions"] and graph["graph_priorities"]
+
+
+async def test_of_two_revisions_in_one_batch_the_later_one_links(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool]
+) -> None:
+    at_once, _ = pools
+    first, second = uuid4(), uuid4()
+    insight_id = uuid4()
+    revised = [_fact(PARTNERS.insight([first], insight_id=insight_id, revision=2)),
+               _fact(PARTNERS.insight([second], insight_id=insight_id, revision=1)),
+               _fact(PARTNERS.insight([first, second], insight_id=insight_id, revision=3)),
+               _fact(PARTNERS.insight([second], insight_id=insight_id, revision=3))]
+    async with at_once.acquire() as conn, conn.transaction():
+        await fold_all(conn, revised)
+        revision = await conn.fetchval(
+            "SELECT revision FROM graph_insights WHERE insight_id = $1", insight_id)
+        linked = await conn.fetch("SELECT conversation_id FROM graph_insight_conversations"
+                                  " WHERE insight_id = $1", insight_id)
+    assert revision == 3
+    assert {r["conversation_id"] for r in linked} == {first, second}  # the first revision 3
+
+
+async def test_rebuild_refolds_the_graph_it_had(pools: tuple[asyncpg.Pool, asyncpg.Pool]
+                                                ) -> None:
+    _, one_by_one = pools
+    facts = Facts(random.Random(99))
+    batch = [facts.one() for _ in range(40)]
+    async with one_by_one.acquire() as conn, conn.transaction():
+        for fact in batch:
+            await record_all(conn, [fact])
+            await fold_all(conn, [fact])
+    before = await _graph(one_by_one, facts)
+    async with one_by_one.acquire() as conn:
+        await rebuild(conn, EventStore("feedback"))
+    assert await _graph(one_by_one, facts) == before
+    assert before["graph_insights"]
