@@ -21,7 +21,7 @@ import asyncpg
 
 from eventcore.consumer import BatchHandler, DomainRejection, Handler
 from services.feedback.adapters.graph import actions_fed_by
-from services.feedback.planning import follow_consent, plan
+from services.feedback.planning import consent_of, follow_consent, plan
 from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold_all, record_all
 
 GRAPH_LOCK = int.from_bytes(hashlib.sha256(b"feedback.graph").digest()[:8], "big", signed=True)
@@ -78,6 +78,11 @@ class Policies:
         await conn.execute("SELECT pg_advisory_xact_lock($1), set_config('enable_seqscan', 'off',"
                            " true)", GRAPH_LOCK)
         facts = [fact_of(event) for event in events]
+        # The people whose consent or erasure this batch may change, in order of arrival, and
+        # what the graph held for them before it.
+        people = list(dict.fromkeys(f.data["participant_id"] for f in facts
+                                    if "participant_id" in f.data))
+        before = await consent_of(conn, people)
         await record_all(conn, facts)
         await fold_all(conn, facts)
         # From here on, plan each graph read for the arrays it is given (one id to a batch's
@@ -88,7 +93,6 @@ class Policies:
         await conn.execute("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
         actions: set[UUID] = set()
         fed: dict[str, list[UUID]] = {}
-        people: dict[str, None] = {}  # in order of arrival, once each
         for fact in facts:
             data = fact.data
             if fact.event_type == "ActionTaken":
@@ -96,13 +100,10 @@ class Policies:
             elif fact.event_type in _FEEDS:
                 kind, key = _FEEDS[fact.event_type]
                 fed.setdefault(kind, []).append(UUID(data[key]))
-            if "participant_id" in data:
-                people[data["participant_id"]] = None
         for kind, ids in fed.items():
             actions.update(await actions_fed_by(conn, kind, ids))
         await plan(conn, sorted(actions), self.notify_from)
-        if people:
-            await follow_consent(conn, list(people), self.notify_from)
+        await follow_consent(conn, people, self.notify_from, before=before)
 
     def _require_owner(self, event: Any) -> None:
         allowed: tuple[str, ...] = OWNERS.get(event.type, ())

@@ -242,3 +242,26 @@ async def test_rebuild_refolds_the_same_graph_and_keeps_what_was_sent(pool: asyn
         after = await conn.fetch("SELECT notification_id FROM notifications WHERE status = 'sent'")
     assert {r[0] for r in after} == {r[0] for r in sent}
     assert len(before["graph_insight_conversations"]) >= 1
+
+
+async def test_a_new_conversation_changing_consent_is_followed_and_one_keeping_it_is_not(
+    pool: asyncpg.Pool
+) -> None:
+    """Only people whose consent or erasure a batch changes are followed: a returning person
+    who now says no is cancelled; one who says the same again is left as they were."""
+    changes, keeps = people(2)
+    upstream, action = thread([changes, keeps])
+    await consume(pool, *upstream, action)
+    query = ("SELECT participant_id, status, reason, updated_at FROM notifications"
+             " WHERE participant_id = ANY($1::text[])")
+    async with pool.acquire() as conn:
+        before = {r["participant_id"]: r for r in await conn.fetch(query, [changes, keeps])}
+        async with conn.transaction():
+            await POLICIES.when_upstream_events_arrive_resolve_who_to_tell(conn, [
+                INTAKE.conversation(changes, channel="none"),
+                INTAKE.conversation(keeps)])
+        after = {r["participant_id"]: r for r in await conn.fetch(query, [changes, keeps])}
+    assert before[changes]["status"] == before[keeps]["status"] == "planned"
+    assert (after[changes]["status"], after[changes]["reason"]) == ("cancelled",
+                                                                     "consent_withdrawn")
+    assert after[keeps] == before[keeps]
