@@ -167,3 +167,30 @@ async def test_a_batch_records_every_conversation_and_refuses_only_the_conflicti
         "SELECT erased AND summary IS NULL FROM conversations WHERE event_id = $1", good[-1].id)
     again = await consumer.process_batch(batch)
     assert [o.status for o in again] == ["duplicate"] * 7
+
+
+async def test_a_batch_keeps_each_conversations_own_lists_and_answers(
+    insight: RunningInsight, feed: FakeIntake
+) -> None:
+    """Recorded in one statement, each conversation keeps its own categories, support and
+    equity answers, whatever the lengths of its neighbours' lists."""
+    shapes = [(["housing"], [], None),
+              (["housing", "cultural_factors", "community_support"], ["talking therapies"],
+               {"ethnicity": "Prefer not to say"}),
+              (["employment"], ["carers' centre", "a, b and c", "food bank"], None),
+              (["community_support", "employment"], [], {"ethnicity": "Bangladeshi"})]
+    events = [feed.conversation(categories=c, support_shared=s, equity=e) for c, s, e in shapes]
+    [consumer] = insight.runtime.consumers
+    outcomes = await consumer.process_batch([as_message(e, n) for n, e in enumerate(events)])
+    assert [o.status for o in outcomes] == ["applied"] * len(events)
+    for event in events:
+        [row] = await insight.fetch(
+            "SELECT categories, support_shared, equity, summary, quote_count, held_on, place"
+            " FROM conversations WHERE event_id = $1", event.id)
+        data = event.data
+        equity = (None if data.equity is None
+                  else data.equity.model_dump(mode="json", exclude_none=True))
+        assert (row["categories"], row["support_shared"], row["equity"], row["summary"],
+                row["quote_count"], row["held_on"], row["place"]) == (
+            list(data.categories), list(data.support_shared), equity, data.summary,
+            len(data.quotes), data.held_on, data.place)
