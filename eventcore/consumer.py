@@ -24,7 +24,6 @@ from typing import Any
 
 import asyncpg
 from opentelemetry import trace
-from opentelemetry.propagate import extract
 from opentelemetry.trace import Span, SpanKind
 
 from contracts.registry import EVENT_CLASSES, AnyEvent, ContractError, parse_event
@@ -34,7 +33,7 @@ from eventcore.inbox import claim, claim_many, remember_dead_letter
 from eventcore.logs import log_context
 from eventcore.metrics import CoreMetrics
 from eventcore.store import ConcurrencyError
-from eventcore.telemetry import current_traceparent, traceparent_of
+from eventcore.telemetry import current_traceparent, remote_parent, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -175,12 +174,17 @@ class IdempotentConsumer:
     def _span_for(self, message: IncomingMessage, event: AnyEvent) -> Span:
         """The span this consumer applies `event` under: a child of the relay's publish span
         (the message's traceparent header), else of the trace stored with the event."""
-        carrier = {k: v.decode("latin-1") for k, v in message.headers
-                   if k in ("traceparent", "tracestate")}
-        if "traceparent" not in carrier and event.traceparent:
-            carrier = {"traceparent": event.traceparent}
-        return self._tracer.start_span(
-            f"{message.topic} apply", context=extract(carrier), kind=SpanKind.CONSUMER)
+        traceparent = tracestate = None
+        for key, value in message.headers:
+            if key == "traceparent":
+                traceparent = value.decode("latin-1")
+            elif key == "tracestate":
+                tracestate = value.decode("latin-1")
+        if traceparent is None:
+            traceparent, tracestate = event.traceparent, None
+        return self._tracer.start_span(f"{message.topic} apply",
+                                       context=remote_parent(traceparent, tracestate),
+                                       kind=SpanKind.CONSUMER)
         # No attributes: the batch's span (FastStream's) carries the group and the offsets, and
         # an attribute's validation costs more than the rest of the span (profiled).
 

@@ -8,10 +8,12 @@ import secrets
 from collections.abc import Callable, Iterator
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from eventcore import telemetry as core_telemetry
 from eventcore.telemetry import (
     TRACE_SAMPLERS,
     Telemetry,
@@ -189,3 +191,45 @@ def test_the_traceparent_stored_is_what_the_w3c_propagator_writes(flags: str) ->
         assert traceparent_of(span) == current_traceparent() == written["traceparent"]
         assert written["traceparent"].endswith(f"-{flags}")
     assert current_traceparent() is None
+
+
+_TRACE, _SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+
+@pytest.mark.parametrize("traceparent, tracestate", [
+    (f"00-{_TRACE}-{_SPAN}-01", None),
+    (f"00-{_TRACE}-{_SPAN}-00", None),
+    (f" \t00-{_TRACE}-{_SPAN}-01\t ", None),
+    (f"00-{_TRACE}-{_SPAN}-01\n", None),
+    (f"00-{_TRACE}-{_SPAN}-01", "vendor=opaque,other=1"),
+    (f"01-{_TRACE}-{_SPAN}-03-future-part", None),
+    (f"00-{_TRACE}-{_SPAN}-01-extra", None),
+    (f"ff-{_TRACE}-{_SPAN}-01", None),
+    (f"00-{'0' * 32}-{_SPAN}-01", None),
+    (f"00-{_TRACE}-{'0' * 16}-01", None),
+    (f"00-{_TRACE.upper()}-{_SPAN}-01", None),
+    (f"00-{_TRACE}-{_SPAN}", None),
+    ("not a traceparent", None),
+    ("", None),
+    (None, None),
+])
+def test_a_remote_parent_is_what_the_w3c_propagator_extracts(
+    traceparent: str | None, tracestate: str | None
+) -> None:
+    """`remote_parent` reads the W3C headers itself: the same parent as the W3C propagator's
+    extract for valid, odd and broken headers alike, and a new trace where it finds none."""
+    carrier = {k: v for k, v in (("traceparent", traceparent), ("tracestate", tracestate))
+               if v is not None}
+    expected = trace.get_current_span(TraceContextTextMapPropagator().extract(carrier))
+    found = trace.get_current_span(core_telemetry.remote_parent(traceparent, tracestate))
+    assert found.get_span_context() == expected.get_span_context()
+    assert found.get_span_context().trace_state == expected.get_span_context().trace_state
+    provider = TracerProvider()
+    with provider.get_tracer("t").start_as_current_span("outer"):  # a current span elsewhere
+        child = provider.get_tracer("t").start_span(
+            "s", context=core_telemetry.remote_parent(traceparent, tracestate))
+    parent = expected.get_span_context()
+    if parent.is_valid:
+        assert child.get_span_context().trace_id == parent.trace_id
+    else:  # a new trace, not a child of whatever span is current
+        assert child.parent is None
