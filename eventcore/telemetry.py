@@ -178,10 +178,10 @@ def remote_parent(traceparent: str | None, tracestate: str | None = None) -> Con
     """The context the W3C propagator extracts from these two headers: their span as the remote
     parent, or an empty context (a new trace) when `traceparent` is missing or not valid.
 
-    Read directly, not through the configured propagators: the envelope's field and the headers
-    the relay writes are W3C whatever they are, and a consumer reads one per event (with the
-    span started and ended, 16 against 12.5 µs; docs/performance.md 47). A tracestate, rare
-    here, goes to the W3C propagator itself."""
+    Read directly, not through the configured propagators: the envelope's field is W3C whatever
+    they are, consumers only ever read the W3C headers (as they did through the propagators),
+    and a consumer reads one per event (with the span started and ended, 16 against 12.5 µs;
+    docs/performance.md 47). A tracestate, rare here, goes to the W3C propagator itself."""
     if tracestate is not None:
         return _W3C.extract({"traceparent": traceparent or "", "tracestate": tracestate})
     match = _TRACEPARENT.search(traceparent) if traceparent else None

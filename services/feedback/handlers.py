@@ -24,6 +24,7 @@ from services.feedback.adapters.graph import actions_fed_by
 from services.feedback.planning import consent_of, follow_consent, plan
 from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold_all, record_all
 
+_ABOUT_CONSENT = ("ConsentChanged", "ParticipantErased")
 GRAPH_LOCK = int.from_bytes(hashlib.sha256(b"feedback.graph").digest()[:8], "big", signed=True)
 
 _FEEDS = {
@@ -75,14 +76,18 @@ class Policies:
         # not analyzed yet (a new deployment working through a backlog) has the planner guess
         # that most rows match and scan it whole (profiled: 39,000 links read for 198,
         # docs/performance.md 45), so for this transaction it is told not to.
+        # Generic plans for the fold again, should an earlier run of this batch (the consumer
+        # calls this once per run of one type, in one transaction) have asked for custom ones.
         await conn.execute("SELECT pg_advisory_xact_lock($1), set_config('enable_seqscan', 'off',"
-                           " true)", GRAPH_LOCK)
+                           " true), set_config('plan_cache_mode', 'auto', true)", GRAPH_LOCK)
         facts = [fact_of(event) for event in events]
         # The people whose consent or erasure this batch may change, in order of arrival, and
-        # what the graph held for them before it.
+        # what the graph held for them before it; those it names in a consent change or an
+        # erasure are followed whatever it held.
         people = list(dict.fromkeys(f.data["participant_id"] for f in facts
                                     if "participant_id" in f.data))
         before = await consent_of(conn, people)
+        named = {f.data["participant_id"] for f in facts if f.event_type in _ABOUT_CONSENT}
         await record_all(conn, facts)
         await fold_all(conn, facts)
         # From here on, plan each graph read for the arrays it is given (one id to a batch's
@@ -103,7 +108,7 @@ class Policies:
         for kind, ids in fed.items():
             actions.update(await actions_fed_by(conn, kind, ids))
         await plan(conn, sorted(actions), self.notify_from)
-        await follow_consent(conn, people, self.notify_from, before=before)
+        await follow_consent(conn, people, self.notify_from, before=before, named=named)
 
     def _require_owner(self, event: Any) -> None:
         allowed: tuple[str, ...] = OWNERS.get(event.type, ())

@@ -6,7 +6,7 @@ Called inside the consumer's transaction, so a plan commits with the fact that c
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -63,7 +63,7 @@ _CONSENT_OF = ("SELECT participant_id, to_recontact, channel, earliest_contact_o
                " FROM graph_participants WHERE participant_id = ANY($1::text[])")
 
 #: What the graph holds of a person's consent and erasure.
-ConsentState = tuple[bool | None, str | None, date | None, bool]
+ConsentState = tuple[bool, str, date | None, bool]
 
 
 def _state(row: asyncpg.Record) -> ConsentState:
@@ -80,23 +80,36 @@ async def consent_of(conn: asyncpg.Connection, participant_ids: Sequence[str]
 
 
 async def follow_consent(conn: asyncpg.Connection, participant_ids: Sequence[str],
-                         notify_from: str, *, before: Mapping[str, ConsentState] | None = None
-                         ) -> None:
+                         notify_from: str, *, before: Mapping[str, ConsentState] | None = None,
+                         named: Collection[str] = ()) -> None:
     """Make pending notifications of these participants follow their latest consent and
     erasure (a constant number of statements, however many people).
 
-    With `before` (`consent_of` them before their new facts were folded), only the people whose
-    consent or erasure changed are followed. The others have nothing to follow: their pending
-    notifications followed what the graph held, and a person the graph did not know has none
-    (plans reach only people in the graph; what their new conversations feed is planned by
-    the batch). Profiled: following every person of a batch was a dozen statements and the
-    planning of every action they feed, per batch, for nothing (docs/performance.md 45)."""
+    With `before` (`consent_of` them before their new facts were folded), a person is followed
+    only when there may be something to follow: `named` (a consent change or erasure about
+    them), their consent or erasure in the graph changed, or the sender acted on intake's word
+    rather than the graph's (a notification cancelled as withdrawn or handed to a peer, which
+    consent in the graph may have to undo). Otherwise their pending notifications already
+    follow what the graph holds, and a person the graph did not know has none (plans reach only
+    people in the graph; what their new conversations feed is planned by the batch). A hold the
+    sender set from intake's later earliest day stays (it asks intake again when it is due).
+    Profiled: following every person of a batch was a dozen statements and the planning of
+    every action they feed, per batch, though nobody's consent had changed (docs/performance.md
+    45)."""
     if not participant_ids:
         return
     people = await conn.fetch(_CONSENT_OF, list(participant_ids))
     if before is not None:
-        people = [p for p in people if p["participant_id"] in before
-                  and before[p["participant_id"]] != _state(p)]
+        unchanged = [p["participant_id"] for p in people if p["participant_id"] not in named
+                     and before.get(p["participant_id"]) == _state(p)]
+        acted_on = {r["participant_id"] for r in await conn.fetch(
+            "SELECT DISTINCT participant_id FROM notifications"
+            " WHERE participant_id = ANY($1::text[]) AND (status = 'with_peer'"
+            "       OR (status = 'cancelled' AND reason = 'consent_withdrawn'))",
+            unchanged)} if unchanged else set()
+        people = [p for p in people if p["participant_id"] in named
+                  or p["participant_id"] in acted_on
+                  or (p["participant_id"] in before and before[p["participant_id"]] != _state(p))]
     erased = [p["participant_id"] for p in people if p["erased"]]
     withdrawn = [p["participant_id"] for p in people if not p["erased"] and (
         not p["to_recontact"] or p["channel"] not in ("email", "peer_in_person"))]

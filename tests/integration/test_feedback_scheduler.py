@@ -265,3 +265,49 @@ async def test_a_new_conversation_changing_consent_is_followed_and_one_keeping_i
     assert (after[changes]["status"], after[changes]["reason"]) == ("cancelled",
                                                                      "consent_withdrawn")
     assert after[keeps] == before[keeps]
+
+
+@pytest.mark.parametrize("how", ["consent changes", "conversations"])
+async def test_consent_given_back_in_one_batch_undoes_what_the_sender_did_on_intakes_word(
+    pool: asyncpg.Pool, how: str
+) -> None:
+    """The sender cancelled on intake's word (withdrawn at send time) before feedback heard of
+    it; withdrawing and consenting again then arrive in one batch, leaving the graph as it was.
+    The notification comes back all the same, whether the batch names the person in consent
+    changes or only in conversations that carry their consent."""
+    [pid] = people(1)
+    upstream, action = thread([pid])
+    await consume(pool, *upstream, action)
+    withdrawn = FakeContacts({pid: ContactCard(pid, "A", "a@example.org", NONE)})
+    await scheduler(pool, withdrawn, FakeMailer()).run_once()
+    status = "SELECT status, reason FROM notifications WHERE participant_id = $1"
+    async with pool.acquire() as conn:
+        assert tuple(await conn.fetchrow(status, pid)) == ("cancelled", "consent_withdrawn")
+        batch = ([INTAKE.consent_changed(pid, 2, "none"), INTAKE.consent_changed(pid, 3, "email")]
+                 if how == "consent changes"
+                 else [INTAKE.conversation(pid, channel="none"), INTAKE.conversation(pid)])
+        async with conn.transaction():
+            await POLICIES.when_upstream_events_arrive_resolve_who_to_tell(conn, batch)
+        assert tuple(await conn.fetchrow(status, pid)) == ("planned", None)
+
+
+async def test_a_peer_task_opened_on_intakes_word_is_undone_by_a_batch_leaving_email(
+    pool: asyncpg.Pool
+) -> None:
+    """The sender handed a notification to a peer because intake said so at send time; the
+    person's conversations then say peer and email again in one batch, leaving the graph at
+    email. The notification goes back to email and the peer task is cancelled."""
+    [pid] = people(1)
+    upstream, action = thread([pid])
+    await consume(pool, *upstream, action)
+    peer = RecontactConsent(to_quote=False, to_recontact=True, channel="peer_in_person")
+    await scheduler(pool, FakeContacts({pid: ContactCard(pid, "A", "a@example.org", peer)}),
+                    FakeMailer()).run_once()
+    query = ("SELECT n.status, n.channel, t.status AS task FROM notifications n"
+             " JOIN peer_tasks t USING (notification_id) WHERE n.participant_id = $1")
+    async with pool.acquire() as conn:
+        assert tuple(await conn.fetchrow(query, pid)) == ("with_peer", "peer_in_person", "open")
+        async with conn.transaction():
+            await POLICIES.when_upstream_events_arrive_resolve_who_to_tell(conn, [
+                INTAKE.conversation(pid, channel="peer_in_person"), INTAKE.conversation(pid)])
+        assert tuple(await conn.fetchrow(query, pid)) == ("planned", "email", "cancelled")
