@@ -93,6 +93,14 @@ def thread(pids: list[str]) -> tuple[list[Any], Any]:
     return [*conversations, insight, priority], action
 
 
+async def planned_for_new_people(pool: asyncpg.Pool, n: int) -> list[str]:
+    """n new people whose whole thread feedback has consumed: each has a planned notification."""
+    pids = people(n)
+    upstream, action = thread(pids)
+    await consume(pool, *upstream, action)
+    return pids
+
+
 async def planned_for(pool: asyncpg.Pool, action: Any) -> list[str]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT participant_id FROM notifications WHERE action_id = $1"
@@ -199,9 +207,7 @@ async def test_withdrawing_and_consenting_again_brings_the_notification_back(
 async def test_a_planned_notification_follows_a_new_channel_and_day_and_others_stay_untouched(
     pool: asyncpg.Pool
 ) -> None:
-    moves, stays = people(2)
-    upstream, action = thread([moves, stays])
-    await consume(pool, *upstream, action)
+    moves, stays = await planned_for_new_people(pool, 2)
     query = ("SELECT participant_id, channel, due_on, updated_at FROM notifications"
              " WHERE participant_id = ANY($1::text[]) AND status = 'planned'")
     async with pool.acquire() as conn:
@@ -249,9 +255,7 @@ async def test_a_new_conversation_changing_consent_is_followed_and_one_keeping_i
 ) -> None:
     """Only people whose consent or erasure a batch changes are followed: a returning person
     who now says no is cancelled; one who says the same again is left as they were."""
-    changes, keeps = people(2)
-    upstream, action = thread([changes, keeps])
-    await consume(pool, *upstream, action)
+    changes, keeps = await planned_for_new_people(pool, 2)
     query = ("SELECT participant_id, status, reason, updated_at FROM notifications"
              " WHERE participant_id = ANY($1::text[])")
     async with pool.acquire() as conn:
@@ -275,9 +279,7 @@ async def test_consent_given_back_in_one_batch_undoes_what_the_sender_did_on_int
     it; withdrawing and consenting again then arrive in one batch, leaving the graph as it was.
     The notification comes back all the same, whether the batch names the person in consent
     changes or only in conversations that carry their consent."""
-    [pid] = people(1)
-    upstream, action = thread([pid])
-    await consume(pool, *upstream, action)
+    [pid] = await planned_for_new_people(pool, 1)
     withdrawn = FakeContacts({pid: ContactCard(pid, "A", "a@example.org", NONE)})
     await scheduler(pool, withdrawn, FakeMailer()).run_once()
     status = "SELECT status, reason FROM notifications WHERE participant_id = $1"
@@ -297,9 +299,7 @@ async def test_a_peer_task_opened_on_intakes_word_is_undone_by_a_batch_leaving_e
     """The sender handed a notification to a peer because intake said so at send time; the
     person's conversations then say peer and email again in one batch, leaving the graph at
     email. The notification goes back to email and the peer task is cancelled."""
-    [pid] = people(1)
-    upstream, action = thread([pid])
-    await consume(pool, *upstream, action)
+    [pid] = await planned_for_new_people(pool, 1)
     peer = RecontactConsent(to_quote=False, to_recontact=True, channel="peer_in_person")
     await scheduler(pool, FakeContacts({pid: ContactCard(pid, "A", "a@example.org", peer)}),
                     FakeMailer()).run_once()
