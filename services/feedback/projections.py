@@ -169,7 +169,7 @@ async def _insights(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
                                     f.data["category"], f.event_id)),
     )
     await _relink(conn, "graph_insight_conversations", "insight_id", "conversation_id",
-                  facts, "insight_id", "conversation_ids", newer)
+                  facts, "conversation_ids", newer)
 
 
 async def _priorities(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
@@ -181,7 +181,7 @@ async def _priorities(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
         *_columns(facts, lambda f: (f.data["priority_id"], f.data["statement"], f.event_id)),
     )
     await _relink(conn, "graph_priority_insights", "priority_id", "insight_id",
-                  facts, "priority_id", "insight_ids", fresh)
+                  facts, "insight_ids", fresh)
 
 
 async def _actions(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
@@ -206,7 +206,7 @@ async def _actions(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
             f.data["status"], f.event_id, f.correlation_id, f.traceparent)),
     )
     await _relink(conn, "graph_action_priorities", "action_id", "priority_id",
-                  facts, "action_id", "priority_ids", newer)
+                  facts, "priority_ids", newer)
 
 
 def _columns(facts: Sequence[Fact], row: Callable[[Fact], tuple[Any, ...]]) -> list[list[Any]]:
@@ -214,13 +214,14 @@ def _columns(facts: Sequence[Fact], row: Callable[[Fact], tuple[Any, ...]]) -> l
 
 
 async def _relink(conn: asyncpg.Connection, table: str, owner: str, target: str,
-                  facts: Sequence[Fact], key: str, links: str,
-                  written: Sequence[asyncpg.Record]) -> None:
-    """Replace the links of every owner whose fact was written by the links it names."""
+                  facts: Sequence[Fact], links: str, written: Sequence[asyncpg.Record]) -> None:
+    """Replace the links of every owner whose fact was written by the links it names (`owner`
+    is both the link table's column and the fact's key)."""
     if not written:
         return
     owners = {str(r[0]) for r in written}
-    pairs = [(f.data[key], t) for f in facts if str(f.data[key]) in owners for t in f.data[links]]
+    pairs = [(f.data[owner], t) for f in facts if str(f.data[owner]) in owners
+             for t in f.data[links]]
     await conn.execute(f"DELETE FROM {table} WHERE {owner} = ANY($1::uuid[])", list(owners))
     await conn.execute(
         f"INSERT INTO {table} ({owner}, {target}) SELECT * FROM unnest($1::uuid[], $2::uuid[])",
