@@ -12,7 +12,6 @@ from golden_thread.bench.infra import (
 )
 from golden_thread.bench.phases_thread import _intake_head, _pipeline_figure
 from golden_thread.bench.pipelines import (
-    PipelineRun,
     generated_history,
     publish,
     run_consumers,
@@ -24,10 +23,6 @@ log = logging.getLogger(__name__)
 
 
 async def scale_out(ctx: Context) -> None:
-    """Two insight instances in one group against one, on the same backlog: intake's, plus (in
-    a full run) a generated one long enough to time. The one-instance run on that backlog is
-    then the `consumer.insight` figure: on intake's backlog alone (≈ 2 s of work) the figure
-    swung by a quarter between runs (docs/performance.md, Next step 7)."""
     report = ctx.report
     assert ctx.procs is not None
     for proc in [p for p in ctx.procs.running if p.name.startswith("insight")]:
@@ -39,40 +34,15 @@ async def scale_out(ctx: Context) -> None:
         sent = await publish(ctx.endpoints, history["ConversationLogged"])
         ctx.extra_published += sum(sent.values())
         backlog += sum(sent.values())
-    expected = min(backlog, ctx.plan.pipeline_cap)
-    one = next((f for f in report.figures if f.key == "consumer.insight"), None)
-    if ctx.plan.scaleout_events:
-        single, _ = await run_consumers(ctx.endpoints, "insight", "insight-x1", 1, expected,
-                                        ctx.work, ctx.plan.timeout_s,
-                                        meter=lambda pids: ctx.cpu_meter(**pids))
-        one = _insight_on_the_longer_backlog(ctx, single, one)
-    run, _ = await run_consumers(ctx.endpoints, "insight", "insight-x2", 2, expected, ctx.work,
+    run, _ = await run_consumers(ctx.endpoints, "insight", "insight-x2", 2,
+                                 min(backlog, ctx.plan.pipeline_cap), ctx.work,
                                  ctx.plan.timeout_s, meter=lambda pids: ctx.cpu_meter(**pids))
+    one = next((f for f in report.figures if f.key == "consumer.insight"), None)
     report.add(Figure("scaleout.insight_2x", "insight, 2 instances in one group vs 1", run.rate,
                       "events/s", "consumer.insight", one.value if one else None,
                       detail={**run.detail(), "partitions": 3,
                               "ideal_ratio": 1.5,
                               "why_ideal_is_1.5": "3 partitions split 2 + 1 over 2 instances"}))
-
-
-def _insight_on_the_longer_backlog(ctx: Context, single: PipelineRun,
-                                   earlier: Figure | None) -> Figure:
-    """`consumer.insight` from one instance on the scale-out backlog; the insight phase's
-    figure (intake's backlog) stays beside it, without a target."""
-    report = ctx.report
-    at = len(report.figures)
-    if earlier is not None:
-        at = report.figures.index(earlier)
-        earlier.key, earlier.target = "consumer.insight_intake_backlog", None
-        earlier.label = "insight consumer, on intake's backlog only"
-    figure = Figure("consumer.insight", "insight consumer (ConversationLogged)", single.rate,
-                    "events/s", "kafka.produce_consume",
-                    report.raw_value("kafka.produce_consume"), target=0.4,
-                    detail={**single.detail(), "backlog": "intake's and a generated one"})
-    report.figures.insert(at, figure)
-    if single.dead_lettered:
-        report.notes.append(f"{single.consumer}: {single.dead_lettered} events dead-lettered")
-    return figure
 
 
 # ---------------------------------------------------------------- 5. priority and feedback
