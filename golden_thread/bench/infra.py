@@ -10,6 +10,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+
+import asyncpg
 
 from eventcore.embedded import StackEndpoints
 from eventcore.embedded.topics import create_topics
@@ -19,6 +22,31 @@ from golden_thread.demo.processes import ServiceProcess, free_port
 async def create_database(endpoints: StackEndpoints, prefix: str = "bench") -> str:
     """A fresh database on the stack's server; returns its URL."""
     return await endpoints.new_database(prefix)
+
+
+async def drop_database(endpoints: StackEndpoints, url: str) -> None:
+    """Drop a database the bench is done with, so that the server's work on it (autovacuum on
+    its tables, its dirty pages) does not land in a later phase's measurement."""
+    name = urlparse(url).path.lstrip("/")
+    conn = await asyncpg.connect(endpoints.database_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def checkpoint(endpoints: StackEndpoints) -> str | None:
+    """Flush the server's dirty pages now, between phases, rather than inside one; None, or
+    why not (a configured server may not allow it)."""
+    try:
+        conn = await asyncpg.connect(endpoints.database_url)
+        try:
+            await conn.execute("CHECKPOINT")
+        finally:
+            await conn.close()
+    except (asyncpg.PostgresError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 async def new_topics(endpoints: StackEndpoints, names: Sequence[str], partitions: int = 3) -> None:

@@ -12,6 +12,7 @@ from golden_thread.bench.context import Context
 from golden_thread.bench.fixtures import Drafts, raw_payload
 from golden_thread.bench.infra import (
     create_database,
+    drop_database,
 )
 from golden_thread.bench.report import Figure, RawLimit
 
@@ -35,17 +36,24 @@ async def database(ctx: Context) -> None:
     limits: dict[str, list[RawLimit]] = {}
     rates: dict[int, list[float]] = {1: [], 5: [], 100: []}
     cpu: dict[int, dict[str, dict[str, float]]] = {}  # the last round's
-    for _ in range(plan.db_rounds):
-        measured = await raw_pg.measure(url, body, plan.db_seconds)
-        if reason is None:
-            measured += await asyncio.to_thread(peer.measure, url, body.encode(), plan.db_seconds)
-        for limit in measured:
-            limits.setdefault(limit.key, []).append(limit)
-        store_rates = await store_append.measure(
-            url, plan.db_seconds, batches=(1, 5, 100),
-            expected_rate=600 if plan.mode == "quick" else 3_000, meter=ctx.cpu_meter(), cpu=cpu)
-        for batch, rate in store_rates.items():
-            rates[batch].append(rate.per_s)
+    try:
+        for _ in range(plan.db_rounds):
+            measured = await raw_pg.measure(url, body, plan.db_seconds)
+            if reason is None:
+                measured += await asyncio.to_thread(peer.measure, url, body.encode(),
+                                                    plan.db_seconds)
+            for limit in measured:
+                limits.setdefault(limit.key, []).append(limit)
+            store_rates = await store_append.measure(
+                url, plan.db_seconds, batches=(1, 5, 100),
+                expected_rate=600 if plan.mode == "quick" else 3_000, meter=ctx.cpu_meter(),
+                cpu=cpu)
+            for batch, rate in store_rates.items():
+                rates[batch].append(rate.per_s)
+    finally:
+        # Its hundreds of thousands of rows would keep autovacuum and the checkpointer busy
+        # through the next phases (full runs timed e2e worse than runs without this phase).
+        await drop_database(ctx.endpoints, url)
     for rounds in limits.values():
         report.add_raw(_median_limit(rounds))
     if reason is not None:
