@@ -72,12 +72,11 @@ class Policies:
         and walk only complete paths; consent is followed to its latest state)."""
         for event in events:
             self._require_owner(event)
-        # All graph writers take one lock. And every statement here finds rows by key: a table
-        # not analyzed yet (a new deployment working through a backlog) has the planner guess
-        # that most rows match and scan it whole (profiled: 39,000 links read for 198,
-        # docs/performance.md 45), so for this transaction it is told not to.
-        # Generic plans for the fold again, should an earlier run of this batch (the consumer
-        # calls this once per run of one type, in one transaction) have asked for custom ones.
+        # All graph writers take one lock. Every statement here finds rows by key, so sequential
+        # scans are off for this transaction: on a table not analyzed yet (a new deployment
+        # working through a backlog) the planner guessed that most rows match and read 39,000
+        # links for 198 (docs/performance.md 45). And generic plans for the fold, should an
+        # earlier call in this transaction (one per run of one type) have asked for custom ones.
         await conn.execute("SELECT pg_advisory_xact_lock($1), set_config('enable_seqscan', 'off',"
                            " true), set_config('plan_cache_mode', 'auto', true)", GRAPH_LOCK)
         facts = [fact_of(event) for event in events]

@@ -100,16 +100,16 @@ async def follow_consent(conn: asyncpg.Connection, participant_ids: Sequence[str
         return
     people = await conn.fetch(_CONSENT_OF, list(participant_ids))
     if before is not None:
-        unchanged = [p["participant_id"] for p in people if p["participant_id"] not in named
-                     and before.get(p["participant_id"]) == _state(p)]
-        acted_on = {r["participant_id"] for r in await conn.fetch(
-            "SELECT DISTINCT participant_id FROM notifications"
-            " WHERE participant_id = ANY($1::text[]) AND (status = 'with_peer'"
-            "       OR (status = 'cancelled' AND reason = 'consent_withdrawn'))",
-            unchanged)} if unchanged else set()
-        people = [p for p in people if p["participant_id"] in named
-                  or p["participant_id"] in acted_on
-                  or (p["participant_id"] in before and before[p["participant_id"]] != _state(p))]
+        now = {p["participant_id"]: _state(p) for p in people}
+        moved = {pid for pid, state in now.items()
+                 if pid in named or (pid in before and before[pid] != state)}
+        known = [pid for pid in now if pid in before and pid not in moved]
+        if known:  # unchanged in the graph: followed only where the sender acted on intake
+            moved |= {r["participant_id"] for r in await conn.fetch(
+                "SELECT DISTINCT participant_id FROM notifications"
+                " WHERE participant_id = ANY($1::text[]) AND (status = 'with_peer'"
+                "       OR (status = 'cancelled' AND reason = 'consent_withdrawn'))", known)}
+        people = [p for p in people if p["participant_id"] in moved]
     erased = [p["participant_id"] for p in people if p["erased"]]
     withdrawn = [p["participant_id"] for p in people if not p["erased"] and (
         not p["to_recontact"] or p["channel"] not in ("email", "peer_in_person"))]

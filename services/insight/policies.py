@@ -24,7 +24,7 @@ categories, place and date stay, so insights citing the conversation remain trac
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import asyncpg
@@ -72,9 +72,11 @@ RETURNING event_id
 def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
     ids, event_ids, sources, sequences, people, days, settings, places = ([] for _ in range(8))
     versions, summaries, quotes, equities, logged = ([] for _ in range(5))
-    categories: list[str] = []
-    support: list[str] = []
-    bounds: list[list[int]] = [[], [], [], []]
+    categories, support = _Flat(), _Flat()
+    categories_from: list[int] = []
+    categories_to: list[int] = []
+    support_from: list[int] = []
+    support_to: list[int] = []
     for event in events:
         data = event.data
         ids.append(data.conversation_id)
@@ -85,11 +87,8 @@ def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
         days.append(data.held_on)
         settings.append(data.setting)
         places.append(data.place)
-        for flat, first, last, items in ((categories, 0, 1, data.categories),
-                                         (support, 2, 3, data.support_shared)):
-            bounds[first].append(len(flat) + 1)
-            flat.extend(items)
-            bounds[last].append(len(flat))
+        categories.add(data.categories, categories_from, categories_to)
+        support.add(data.support_shared, support_from, support_to)
         versions.append(data.categories_version)
         summaries.append(data.summary)
         quotes.append(len(data.quotes))
@@ -97,8 +96,18 @@ def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
                         else data.equity.model_dump(mode="json", exclude_none=True))
         logged.append(event.recordedtime)
     return [ids, event_ids, sources, sequences, people, days, settings, places, categories,
-            support, bounds[0], bounds[1], versions, summaries, bounds[2], bounds[3], quotes,
-            equities, logged]
+            support, categories_from, categories_to, versions, summaries, support_from,
+            support_to, quotes, equities, logged]
+
+
+class _Flat(list[str]):
+    """One row's list after another, as one SQL array; each row's slice bounds (1-based,
+    inclusive; an empty list gives an empty slice) go to `starts` and `ends`."""
+
+    def add(self, items: Iterable[str], starts: list[int], ends: list[int]) -> None:
+        starts.append(len(self) + 1)
+        self.extend(items)
+        ends.append(len(self))
 
 
 async def when_conversations_logged_record_them(
