@@ -17,7 +17,7 @@ from contracts.registry import AnyEvent
 _CLAIM = (
     "INSERT INTO inbox (consumer, event_id, event_type, source, sequence, outcome, traceparent)"
     " VALUES ($1, $2, $3, $4, $5, 'applied', $6)"
-    " ON CONFLICT (consumer, event_id) DO NOTHING RETURNING true"
+    " ON CONFLICT (event_id, consumer) DO NOTHING RETURNING true"
 )
 
 _CLAIM_MANY = """
@@ -25,7 +25,7 @@ INSERT INTO inbox (consumer, event_id, event_type, source, sequence, outcome, tr
 SELECT $1, c.event_id, c.event_type, c.source, c.sequence, 'applied', c.traceparent
   FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[])
        AS c(event_id, event_type, source, sequence, traceparent)
-ON CONFLICT (consumer, event_id) DO NOTHING
+ON CONFLICT (event_id, consumer) DO NOTHING
 RETURNING event_id
 """
 

@@ -64,12 +64,16 @@ async def inbox_stamps(url: str, schema: str, consumer: str) -> tuple[list[float
 
 
 async def inbox_count(url: str, schema: str, consumer: str) -> int:
-    return (await inbox_count_at(url, schema, consumer))[0]
-
-
-async def inbox_count_at(url: str, schema: str, consumer: str) -> tuple[int, float]:
-    """The consumer's inbox rows now, and now by the database's clock."""
     conn = await asyncpg.connect(url)
+    try:
+        return (await inbox_count_at(conn, schema, consumer))[0]
+    finally:
+        await conn.close()
+
+
+async def inbox_count_at(conn: asyncpg.Connection, schema: str, consumer: str
+                         ) -> tuple[int, float]:
+    """The consumer's inbox rows now, and now by the database's clock."""
     try:
         row = await conn.fetchrow(
             f"SELECT count(*) AS n, extract(epoch FROM clock_timestamp())::float8 AS t"
@@ -77,8 +81,14 @@ async def inbox_count_at(url: str, schema: str, consumer: str) -> tuple[int, flo
         return int(row["n"]), float(row["t"])
     except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
         return 0, 0.0
-    finally:
-        await conn.close()
+
+
+#: How often the count is read until the first rows appear (they start the CPU meter), and after.
+#: Each read counts the inbox (a scan of it, ≈ 5 ms at 68,000 rows): at the first cadence, on a
+#: new connection each time (a backend forked per read), the bench's own polling took ≈ 15 % of
+#: a core from the pipeline it measured (docs/performance.md finding 51).
+POLL_UNTIL_FIRST_S = 0.05
+POLL_AFTER_FIRST_S = 0.25
 
 
 async def wait_consumed(url: str, schema: str, consumer: str, expected: int, procs: Processes,
@@ -86,26 +96,30 @@ async def wait_consumed(url: str, schema: str, consumer: str, expected: int, pro
                         ) -> tuple[int, float]:
     """Wait until `expected` inbox rows exist (or nothing moved for a while); returns the count
     and when it was last seen to grow (database clock). `on_first(count)` is called once, when
-    the first rows appear."""
+    the first rows appear. One connection reads the count throughout."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     last, last_change, grew_at = -1, loop.time(), 0.0
-    while True:
-        procs.check_alive()
-        count, db_now = await inbox_count_at(url, schema, consumer)
-        if count and on_first is not None:
-            on_first(count)
-            on_first = None
-        now = loop.time()
-        if count != last:
-            last, last_change, grew_at = count, now, db_now
-        if count >= expected:
-            return count, grew_at
-        if count > 0 and now - last_change > 15:
-            return count, grew_at  # stalled: report what was done
-        if now > deadline:
-            return count, grew_at
-        await asyncio.sleep(0.05)
+    conn = await asyncpg.connect(url)
+    try:
+        while True:
+            procs.check_alive()
+            count, db_now = await inbox_count_at(conn, schema, consumer)
+            if count and on_first is not None:
+                on_first(count)
+                on_first = None
+            now = loop.time()
+            if count != last:
+                last, last_change, grew_at = count, now, db_now
+            if count >= expected:
+                return count, grew_at
+            if count > 0 and now - last_change > 15:
+                return count, grew_at  # stalled: report what was done
+            if now > deadline:
+                return count, grew_at
+            await asyncio.sleep(POLL_AFTER_FIRST_S if count else POLL_UNTIL_FIRST_S)
+    finally:
+        await conn.close()
 
 
 @dataclass
