@@ -24,12 +24,13 @@ categories, place and date stay, so insights citing the conversation remain trac
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from typing import Any
 
 import asyncpg
 
 from contracts import CONVERSATIONS, PARTICIPANTS, ConversationLoggedEvent, ParticipantErasedEvent
+from eventcore.arrays import Flat
 from eventcore.consumer import BatchHandler, DomainRejection, Handler
 from eventcore.runtime import Subscription
 from services.insight.config import CONSUMER
@@ -72,7 +73,7 @@ RETURNING event_id
 def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
     ids, event_ids, sources, sequences, people, days, settings, places = ([] for _ in range(8))
     versions, summaries, quotes, equities, logged = ([] for _ in range(5))
-    categories, support = _Flat(), _Flat()
+    categories, support = Flat(), Flat()
     categories_from: list[int] = []
     categories_to: list[int] = []
     support_from: list[int] = []
@@ -98,16 +99,6 @@ def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
     return [ids, event_ids, sources, sequences, people, days, settings, places, categories,
             support, categories_from, categories_to, versions, summaries, support_from,
             support_to, quotes, equities, logged]
-
-
-class _Flat(list[str]):
-    """One row's list after another, as one SQL array; each row's slice bounds (1-based,
-    inclusive; an empty list gives an empty slice) go to `starts` and `ends`."""
-
-    def add(self, items: Iterable[str], starts: list[int], ends: list[int]) -> None:
-        starts.append(len(self) + 1)
-        self.extend(items)
-        ends.append(len(self))
 
 
 async def when_conversations_logged_record_them(

@@ -72,10 +72,12 @@ class FakeSource:
             (str(e.subject).encode(), envelope_message(topic, e.model_dump(mode="json")).value,
              [("ce_id", str(e.id).encode())]) for e in events])
 
-    def insight(self, insight_id: UUID | None = None, revision: int = 1) -> Envelope[Any]:
+    def insight(self, insight_id: UUID | None = None, revision: int = 1,
+                cites: Sequence[UUID] | None = None) -> Envelope[Any]:
         data = InsightDrafted(insight_id=insight_id or uuid4(), revision=revision,
                               statement=f"Community groups feel easier to approach (r{revision}).",
-                              category="community_support", conversation_ids=(uuid4(), uuid4()))
+                              category="community_support",
+                              conversation_ids=tuple(cites or (uuid4(), uuid4())))
         return self.seal(new_event(
             InsightDraftedEvent, data=data, source=self.name, subjectversion=revision,
             actorid="partner_x", actorrole=ActorRole.LIVED_EXPERIENCE_PARTNER,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -178,3 +179,43 @@ async def test_a_batch_of_revisions_out_of_order_keeps_the_latest_once(
     for event in others:
         assert await priority.fetchval("SELECT revision FROM insights WHERE insight_id = $1",
                                        event.data.insight_id) == 1
+
+
+async def test_a_batch_of_drafts_leaves_each_insight_as_applying_them_one_by_one_would(
+    priority: RunningPriority, endpoints: StackEndpoints
+) -> None:
+    """Drafts of a few insights in one batch, revisions in any order and repeated, each citing its
+    own number of conversations, some insights already stored at a higher revision: each insight
+    is left with the first draft of its highest revision, citing exactly that draft's
+    conversations (the batch is one statement; a row per draft would do the same)."""
+    rng = random.Random(11)
+    source = FakeSource(endpoints)
+    ids = [uuid4() for _ in range(6)]
+
+    def draft(insight_id: Any, revision: int) -> Any:
+        cites = [uuid4() for _ in range(rng.randint(1, 6))]
+        return source.insight(insight_id, revision=revision, cites=cites)
+
+    stored = [draft(ids[0], 4), draft(ids[1], 2)]
+    batch = [draft(rng.choice(ids), rng.randint(1, 5)) for _ in range(40)]
+    consumer = priority.runtime.consumers[0]
+    for n, event in enumerate(stored):
+        await consumer.process_batch([IncomingMessage(INSIGHTS, 0, n, None,
+                                                      event.model_dump_json().encode())])
+    outcomes = await consumer.process_batch(
+        [IncomingMessage(INSIGHTS, 0, n, None, e.model_dump_json().encode())
+         for n, e in enumerate(batch, start=len(stored))])
+    assert {o.status for o in outcomes} == {"applied"}
+
+    standing: dict[Any, Any] = {}
+    for event in [*stored, *batch]:
+        held = standing.get(event.data.insight_id)
+        if held is None or held.data.revision < event.data.revision:
+            standing[event.data.insight_id] = event
+    for insight_id, event in standing.items():
+        row = await priority.fetchrow(
+            "SELECT revision, event_id, conversation_ids FROM insights WHERE insight_id = $1",
+            insight_id)
+        assert row is not None
+        assert (row["revision"], row["event_id"]) == (event.data.revision, event.id)
+        assert list(row["conversation_ids"]) == list(event.data.conversation_ids)
