@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from golden_thread.bench.pipelines import PipelineRun, median_run
 from golden_thread.bench.timing import steady_rate
 
 
@@ -23,3 +24,17 @@ def test_too_few_batches_use_the_whole_run_to_when_all_was_seen() -> None:
     assert steady_rate(stamps) == pytest.approx(150)
     assert steady_rate([5.0] * 400, end=7.0) == pytest.approx(200)
     assert steady_rate([1.0]) == 0.0 and steady_rate([1.0, 1.0]) == 0.0
+
+
+def test_a_figure_taken_in_rounds_reports_the_median_round_and_every_rate() -> None:
+    def run(rate: float, dead: int = 0) -> PipelineRun:
+        return PipelineRun("priority", "priority-x1", 1, 6_804, rate, dead, 5.0)
+
+    middle = median_run([run(5_000.0), run(9_000.0, dead=2), run(7_000.0)])
+    assert middle.rate == 7_000.0
+    detail = middle.detail()
+    assert detail["rounds"] == [5_000, 9_000, 7_000]  # in the order run
+    assert "median of 3 rounds" in detail["reported"]
+    assert middle.dead_lettered == 2  # one round's dead letters are never hidden
+    assert median_run([run(4.0), run(2.0)]).rate == 2.0  # even count: the lower middle
+    assert "rounds" not in run(1.0).detail()

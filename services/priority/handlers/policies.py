@@ -36,7 +36,9 @@ async def when_insights_drafted_record_them(
     conn: asyncpg.Connection, events: list[InsightDraftedEvent]
 ) -> None:
     """Keep each insight's latest revision; an older or repeated revision changes nothing."""
-    cited, cited_from, cited_to = Flat(), [], []
+    cited = Flat()
+    cited_from: list[int] = []
+    cited_to: list[int] = []
     for event in events:
         cited.add(event.data.conversation_ids, cited_from, cited_to)
     await conn.execute(
