@@ -63,6 +63,10 @@ class ConsumeOutcome:
     reason: str | None = None
 
 
+# Shared: a frozen instance per message cost more than deciding the outcome (profiled).
+_APPLIED, _DUPLICATE, _IGNORED = (ConsumeOutcome(s) for s in ("applied", "duplicate", "ignored"))
+
+
 @dataclass(slots=True)
 class _Item:
     """A parsed message of a batch, with the span its effects are traced under."""
@@ -104,6 +108,7 @@ class IdempotentConsumer:
     async def process_batch(self, messages: Sequence[IncomingMessage]) -> list[ConsumeOutcome]:
         """Apply a batch of messages in order; one outcome per message."""
         outcomes: list[ConsumeOutcome | None] = [None] * len(messages)
+        kinds: list[str | None] = [None] * len(messages)  # for the metrics: the parsed type
         items: list[_Item] = []
         for index, message in enumerate(messages):
             try:
@@ -111,9 +116,10 @@ class IdempotentConsumer:
             except ContractError as exc:
                 outcomes[index] = await self._dead_letter(message, str(exc), None, attempts=1)
                 continue
+            kinds[index] = event.type
             handler = self._handlers.get(event.type)
             if handler is None:
-                outcomes[index] = ConsumeOutcome("ignored")
+                outcomes[index] = _IGNORED
                 continue
             items.append(_Item(index, message, event, handler, self._span_for(message, event)))
         try:
@@ -122,8 +128,8 @@ class IdempotentConsumer:
         finally:
             for item in items:
                 item.span.end()
-        done = [o if o is not None else ConsumeOutcome("ignored") for o in outcomes]
-        self._count(messages, done)
+        done = [o if o is not None else _IGNORED for o in outcomes]
+        self._count(messages, kinds, done)
         return done
 
     async def _apply_each(self, items: list[_Item]) -> list[ConsumeOutcome]:
@@ -141,16 +147,22 @@ class IdempotentConsumer:
 
     async def _apply_batch(self, items: list[_Item]) -> list[ConsumeOutcome]:
         """Every inbox row in one statement, then the fresh events' handlers, one transaction."""
-        first: dict[Any, _Item] = {}
+        # Event ids keyed by their integer: a UUID's own hash is a Python call, an int's is not.
+        first: dict[int, _Item] = {}
         for item in items:
-            first.setdefault(item.event.id, item)
+            first.setdefault(item.event.id.int, item)
         claims = list(first.values())
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await claim_many(conn, self.name, [i.event for i in claims],
-                                     [traceparent_of(i.span) or i.event.traceparent for i in claims])
-            await self._run_handlers(conn, [i for i in claims if i.event.id in fresh])
-        return [ConsumeOutcome("applied") if first[i.event.id] is i and i.event.id in fresh
-                else ConsumeOutcome("duplicate") for i in items]
+            claimed = await claim_many(
+                conn, self.name, [i.event for i in claims],
+                [traceparent_of(i.span) or i.event.traceparent for i in claims])
+            fresh = {event_id.int for event_id in claimed}
+            await self._run_handlers(conn, [i for i in claims if i.event.id.int in fresh])
+        outcomes = []
+        for item in items:
+            key = item.event.id.int
+            outcomes.append(_APPLIED if key in fresh and first[key] is item else _DUPLICATE)
+        return outcomes
 
     async def _run_handlers(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """Each event's handler in order; a run of one type with a batch handler, at once."""
@@ -188,14 +200,18 @@ class IdempotentConsumer:
         # No attributes: the batch's span (FastStream's) carries the group and the offsets, and
         # an attribute's validation costs more than the rest of the span (profiled).
 
-    def _count(self, messages: Sequence[IncomingMessage], outcomes: list[ConsumeOutcome]) -> None:
+    def _count(self, messages: Sequence[IncomingMessage], kinds: list[str | None],
+               outcomes: list[ConsumeOutcome]) -> None:
+        """Messages by type and outcome: the parsed type, else the type header if it names one."""
         if self._metrics is None:
             return
         counts: Counter[tuple[str, str]] = Counter()
-        for message, outcome in zip(messages, outcomes, strict=True):
-            header = next((v for k, v in message.headers if k == "ce_type"), b"")
-            kind = header.decode("utf-8", "replace")
-            counts[kind if kind in EVENT_CLASSES else "unknown", outcome.status] += 1
+        for message, kind, outcome in zip(messages, kinds, outcomes, strict=True):
+            if kind is None:
+                header = next((v for k, v in message.headers if k == "ce_type"), b"")
+                named = header.decode("utf-8", "replace")
+                kind = named if named in EVENT_CLASSES else "unknown"
+            counts[kind, outcome.status] += 1
         for (kind, status), n in counts.items():  # labels never carry input
             self._metrics.consumed.add(n, {"consumer": self.name, "type": kind, "outcome": status})
             if status == "dead_lettered":
