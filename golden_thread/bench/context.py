@@ -16,9 +16,13 @@ from golden_thread.bench.infra import (
 from golden_thread.bench.report import Report
 from golden_thread.demo.processes import ServiceProcess
 
-#: The consumer groups the bench's own workers use (their dead-letter topics are made up front).
-BENCH_CONSUMERS = ("insight-x2", "insight-r2", "insight-r3", "priority-x1", "priority-x2",
-                   "priority-x3", "feedback-x1")
+#: Most rounds a short consumer figure is taken in (`Plan.pipeline_rounds`).
+MAX_PIPELINE_ROUNDS = 5
+#: The consumer groups the bench's own workers use (their dead-letter topics are made up front):
+#: `-xN` runs N instances, `-rN` is round N of a figure taken in rounds.
+BENCH_CONSUMERS = ("insight-x2", "priority-x1", "feedback-x1",
+                   *(f"{service}-r{n}" for service in ("insight", "priority")
+                     for n in range(2, MAX_PIPELINE_ROUNDS + 1)))
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class Plan:
     #: intake's backlog, ≈ 2 s), each on a fresh database in a group of its own; the median is
     #: reported. One round moved them by a quarter between runs of the same code.
     pipeline_rounds: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.pipeline_rounds <= MAX_PIPELINE_ROUNDS:
+            raise ValueError(f"pipeline_rounds: must be 1 to {MAX_PIPELINE_ROUNDS}")
 
     @classmethod
     def quick(cls) -> Plan:

@@ -123,8 +123,10 @@ async def insight_pipeline(ctx: Context) -> None:
                                      meter=lambda pids: ctx.cpu_meter(**pids))
     assert ctx.procs is not None
     ctx.procs.running.extend(procs.running)
+    # Round 1 is insight's real group on intake's database (it goes on into the e2e phase);
+    # the others read the same backlog into fresh databases while it idles.
     runs = [run]
-    for n in range(2, plan.pipeline_rounds + 1):  # the same backlog, from a fresh database
+    for n in range(2, plan.pipeline_rounds + 1):
         url = await create_database(ctx.endpoints, "bench_insight")
         try:
             again, _ = await run_consumers(ctx.endpoints, "insight", f"insight-r{n}", 1,
@@ -144,7 +146,10 @@ def _pipeline_figure(ctx: Context, run: PipelineRun, key: str, label: str) -> No
                       report.raw_value("kafka.produce_consume"), target=0.4,
                       detail=run.detail()))
     if run.dead_lettered:
-        report.notes.append(f"{run.consumer}: {run.dead_lettered} events dead-lettered")
+        some = " (in the round that had most)" if run.rounds else ""
+        report.notes.append(f"{run.service}: {run.dead_lettered} events dead-lettered{some}")
+    if (short := run.short_rounds()) is not None:
+        report.notes.append(short)
 
 
 async def e2e(ctx: Context) -> None:

@@ -42,8 +42,9 @@ class PipelineRun:
     dead_lettered: int
     seconds_to_first: float
     cpu: dict[str, dict[str, float]] | None = None
-    #: Every round's rate, when the figure is the median of several (`median_run`).
+    #: Every round's rate and events, when the figure is the median of several (`median_run`).
     rounds: list[float] | None = None
+    round_events: list[int] | None = None
 
     def detail(self) -> dict[str, Any]:
         detail = {"consumer_group": self.consumer, "instances": self.instances,
@@ -53,18 +54,29 @@ class PipelineRun:
                   "cpu_ms_per_event": self.cpu}
         if self.rounds:
             detail["rounds"] = [round(rate) for rate in self.rounds]
-            detail["reported"] = f"the median of {len(self.rounds)} rounds, each on a fresh " \
-                                 "database in a consumer group of its own"
+            detail["round_events"] = self.round_events
+            detail["reported"] = f"the median of {len(self.rounds)} rounds on the same backlog, " \
+                                 "each in a consumer group of its own"
         return detail
+
+    def short_rounds(self) -> str | None:
+        """Says so when the rounds did not all consume the same number of events."""
+        if self.round_events and len(set(self.round_events)) > 1:
+            return f"{self.service}: rounds consumed different numbers of events " \
+                   f"{self.round_events} (a round stalled or timed out)"
+        return None
 
 
 def median_run(runs: list[PipelineRun]) -> PipelineRun:
     """The round with the median rate (the lower middle one of an even count), with every
-    round's rate in the order run; its dead letters are the most any round had (each round
-    consumes the same events, so none is hidden by the choice)."""
+    round's rate and events in the order run; its dead letters are the most any round had (each
+    round consumes the same events, so none is hidden by the choice). One run is itself."""
+    if len(runs) == 1:
+        return runs[0]
     ordered = sorted(runs, key=lambda run: run.rate)
     middle = ordered[(len(ordered) - 1) // 2]
     return dataclasses.replace(middle, rounds=[run.rate for run in runs],
+                               round_events=[run.events for run in runs],
                                dead_lettered=max(run.dead_lettered for run in runs))
 
 
@@ -101,12 +113,13 @@ async def inbox_count_at(conn: asyncpg.Connection, schema: str, consumer: str
         return 0, 0.0
 
 
-#: How often the count is read until the first rows appear (they start the CPU meter), and after.
-#: Each read counts the inbox (a scan of it, ≈ 5 ms at 68,000 rows): at the first cadence, on a
-#: new connection each time (a backend forked per read), the bench's own polling took ≈ 15 % of
-#: a core from the pipeline it measured (docs/performance.md finding 51).
-POLL_UNTIL_FIRST_S = 0.05
-POLL_AFTER_FIRST_S = 0.25
+#: How often the count is read: quickly until the first rows appear (they start the CPU meter)
+#: and once the end is near (it stops the meter and ends a short run's window), slowly between.
+#: Each read counts the inbox (a scan of it, ≈ 5 ms at 68,000 rows): every 50 ms throughout, on
+#: a new connection each time (a backend forked per read), the bench's own polling took ≈ 20 %
+#: of a core from the pipeline it measured (docs/performance.md finding 51).
+POLL_QUICK_S = 0.05
+POLL_BETWEEN_S = 0.25
 
 
 async def wait_consumed(url: str, schema: str, consumer: str, expected: int, procs: Processes,
@@ -135,7 +148,8 @@ async def wait_consumed(url: str, schema: str, consumer: str, expected: int, pro
                 return count, grew_at  # stalled: report what was done
             if now > deadline:
                 return count, grew_at
-            await asyncio.sleep(POLL_AFTER_FIRST_S if count else POLL_UNTIL_FIRST_S)
+            far = 0 < count < 0.9 * expected
+            await asyncio.sleep(POLL_BETWEEN_S if far else POLL_QUICK_S)
     finally:
         await conn.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import secrets
 from collections.abc import AsyncIterator
@@ -182,12 +183,13 @@ async def test_a_batch_of_revisions_out_of_order_keeps_the_latest_once(
 
 
 async def test_a_batch_of_drafts_leaves_each_insight_as_applying_them_one_by_one_would(
-    priority: RunningPriority, endpoints: StackEndpoints
+    priority: RunningPriority, endpoints: StackEndpoints, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Drafts of a few insights in one batch, revisions in any order and repeated, each citing its
-    own number of conversations, some insights already stored at a higher revision: each insight
-    is left with the first draft of its highest revision, citing exactly that draft's
-    conversations (the batch is one statement; a row per draft would do the same)."""
+    own number of conversations, two insights already stored (one above the batch's highest
+    revision, one equal to it): each insight is left with the first draft of its highest
+    revision, citing exactly that draft's conversations, by the batch's one statement (not by
+    the one-message path a failed batch falls back to)."""
     rng = random.Random(11)
     source = FakeSource(endpoints)
     ids = [uuid4() for _ in range(6)]
@@ -196,22 +198,30 @@ async def test_a_batch_of_drafts_leaves_each_insight_as_applying_them_one_by_one
         cites = [uuid4() for _ in range(rng.randint(1, 6))]
         return source.insight(insight_id, revision=revision, cites=cites)
 
-    stored = [draft(ids[0], 4), draft(ids[1], 2)]
+    stored = [draft(ids[0], 6), draft(ids[1], 5)]
     batch = [draft(rng.choice(ids), rng.randint(1, 5)) for _ in range(40)]
+    top = {i: max((e.data.revision for e in batch if e.data.insight_id == i), default=0)
+           for i in ids}
+    assert top[ids[0]] < 6 and top[ids[1]] == 5  # the stored rows must win: above, and a tie
+    assert any(sum(1 for e in batch if e.data.insight_id == i and e.data.revision == top[i]) > 1
+               for i in ids)  # a tie inside the batch too: the first draft must win it
     consumer = priority.runtime.consumers[0]
     for n, event in enumerate(stored):
         await consumer.process_batch([IncomingMessage(INSIGHTS, 0, n, None,
                                                       event.model_dump_json().encode())])
-    outcomes = await consumer.process_batch(
-        [IncomingMessage(INSIGHTS, 0, n, None, e.model_dump_json().encode())
-         for n, e in enumerate(batch, start=len(stored))])
+    with caplog.at_level(logging.INFO, logger="eventcore.consumer"):
+        outcomes = await consumer.process_batch(
+            [IncomingMessage(INSIGHTS, 0, n, None, e.model_dump_json().encode())
+             for n, e in enumerate(batch, start=len(stored))])
     assert {o.status for o in outcomes} == {"applied"}
+    assert "applying one by one" not in caplog.text  # the batch statement did the work
 
     standing: dict[Any, Any] = {}
     for event in [*stored, *batch]:
         held = standing.get(event.data.insight_id)
         if held is None or held.data.revision < event.data.revision:
             standing[event.data.insight_id] = event
+    assert standing[ids[0]] is stored[0] and standing[ids[1]] is stored[1]
     for insight_id, event in standing.items():
         row = await priority.fetchrow(
             "SELECT revision, event_id, conversation_ids FROM insights WHERE insight_id = $1",

@@ -27,14 +27,21 @@ def test_too_few_batches_use_the_whole_run_to_when_all_was_seen() -> None:
 
 
 def test_a_figure_taken_in_rounds_reports_the_median_round_and_every_rate() -> None:
-    def run(rate: float, dead: int = 0) -> PipelineRun:
-        return PipelineRun("priority", "priority-x1", 1, 6_804, rate, dead, 5.0)
+    def run(rate: float, n: int, dead: int = 0, events: int = 6_804) -> PipelineRun:
+        return PipelineRun("priority", f"priority-r{n}", 1, events, rate, dead, 5.0 + n)
 
-    middle = median_run([run(5_000.0), run(9_000.0, dead=2), run(7_000.0)])
-    assert middle.rate == 7_000.0
+    middle = median_run([run(5_000.0, 1), run(9_000.0, 2, dead=2), run(7_000.0, 3)])
+    assert (middle.rate, middle.consumer, middle.seconds_to_first) == (7_000.0, "priority-r3", 8.0)
     detail = middle.detail()
     assert detail["rounds"] == [5_000, 9_000, 7_000]  # in the order run
+    assert detail["round_events"] == [6_804, 6_804, 6_804]
     assert "median of 3 rounds" in detail["reported"]
     assert middle.dead_lettered == 2  # one round's dead letters are never hidden
-    assert median_run([run(4.0), run(2.0)]).rate == 2.0  # even count: the lower middle
-    assert "rounds" not in run(1.0).detail()
+    assert middle.short_rounds() is None
+    assert median_run([run(4.0, 1), run(2.0, 2)]).consumer == "priority-r2"  # the lower middle
+
+    alone = run(1.0, 1)
+    assert median_run([alone]) is alone and "rounds" not in alone.detail()
+
+    stalled = median_run([run(5.0, 1), run(6.0, 2, events=6_000), run(7.0, 3)])
+    assert stalled.short_rounds() is not None and "[6804, 6000, 6804]" in stalled.short_rounds()
