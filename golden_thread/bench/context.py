@@ -48,8 +48,9 @@ class Plan:
     #: as the issue's reference figures are: one round moved the peer's figures by ±25 %.
     db_rounds: int = 1
     #: Rounds of the short consumer figures (priority: 6,804 events, under a second; insight:
-    #: intake's backlog, ≈ 2 s), each on a fresh database in a group of its own; the median is
-    #: reported. One round moved them by a quarter between runs of the same code.
+    #: intake's backlog, ≈ 2 s), each in a consumer group of its own (insight's first is its
+    #: real group on intake's database, the others fresh databases); the median is reported.
+    #: One round moved them by a quarter between runs of the same code.
     pipeline_rounds: int = 1
 
     def __post_init__(self) -> None:
