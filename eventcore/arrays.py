@@ -9,10 +9,15 @@ from typing import Any
 
 class Flat(list[Any]):
     """A list column: one row's list after another, as one SQL array (SQL arrays cannot be
-    ragged); each row's slice bounds (1-based, inclusive; an empty list gives an empty slice) go
-    to `starts` and `ends`, for `(flat)[start:end]` in the statement."""
+    ragged), with each row's slice bounds in `starts` and `ends` (1-based, inclusive; an empty
+    list gives an empty slice), for `(flat)[start:end]` in the statement."""
 
-    def add(self, items: Iterable[Any], starts: list[int], ends: list[int]) -> None:
-        starts.append(len(self) + 1)
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def add(self, items: Iterable[Any]) -> None:
+        self.starts.append(len(self) + 1)
         self.extend(items)
-        ends.append(len(self))
+        self.ends.append(len(self))

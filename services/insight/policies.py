@@ -74,10 +74,6 @@ def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
     ids, event_ids, sources, sequences, people, days, settings, places = ([] for _ in range(8))
     versions, summaries, quotes, equities, logged = ([] for _ in range(5))
     categories, support = Flat(), Flat()
-    categories_from: list[int] = []
-    categories_to: list[int] = []
-    support_from: list[int] = []
-    support_to: list[int] = []
     for event in events:
         data = event.data
         ids.append(data.conversation_id)
@@ -88,8 +84,8 @@ def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
         days.append(data.held_on)
         settings.append(data.setting)
         places.append(data.place)
-        categories.add(data.categories, categories_from, categories_to)
-        support.add(data.support_shared, support_from, support_to)
+        categories.add(data.categories)
+        support.add(data.support_shared)
         versions.append(data.categories_version)
         summaries.append(data.summary)
         quotes.append(len(data.quotes))
@@ -97,8 +93,8 @@ def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
                         else data.equity.model_dump(mode="json", exclude_none=True))
         logged.append(event.recordedtime)
     return [ids, event_ids, sources, sequences, people, days, settings, places, categories,
-            support, categories_from, categories_to, versions, summaries, support_from,
-            support_to, quotes, equities, logged]
+            support, categories.starts, categories.ends, versions, summaries, support.starts,
+            support.ends, quotes, equities, logged]
 
 
 async def when_conversations_logged_record_them(
