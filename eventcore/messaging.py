@@ -47,6 +47,7 @@ def make_producer(settings: CoreSettings, bootstrap_servers: str, client_id: str
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=2,
+        max_batch_size=settings.kafka_max_batch_bytes,
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
 

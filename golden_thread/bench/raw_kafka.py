@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from eventcore.embedded import StackEndpoints
+from eventcore.settings import CoreSettings
 from golden_thread.bench.infra import new_topics
 from golden_thread.bench.report import RawLimit
 from golden_thread.bench.timing import percentile
@@ -28,6 +29,7 @@ def producer(endpoints: StackEndpoints) -> AIOKafkaProducer:
     """The same settings as eventcore.messaging.make_producer."""
     return AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap_servers, acks="all",
                             enable_idempotence=endpoints.kafka_enable_idempotence, linger_ms=2,
+                            max_batch_size=CoreSettings().kafka_max_batch_bytes,
                             client_id="bench-raw-producer")
 
 
