@@ -1,9 +1,15 @@
 """The outbox relay: publishes a service's committed events in sequence order.
 
 The event store is its own outbox; the relay tails it by sequence and records how far it got in
-`outbox_cursor` only after the broker acknowledged the batch. A crash between the two re-sends at
-most one batch, which consumers' inboxes absorb. One relay per service is active at a time (a
-session advisory lock); others stand by.
+`outbox_cursor` only after the broker acknowledged every batch up to there. While one batch is
+acknowledged the next is read and sent (`max_in_flight` batches at most: under load an event
+committed meanwhile no longer waits a whole round trip to be sent). A crash, or a batch the
+broker refuses, re-sends from the first batch not acknowledged, which consumers' inboxes absorb.
+Order per partition holds because aiokafka keeps one request in flight per broker and retries a
+failed one before anything behind it; only a batch it gives up on (non-retriable, or expired
+after `request_timeout_ms` without idempotence) can let a later one land before its re-sent copy,
+as a producer batch given up on within one relay batch always could. One relay per service is
+active at a time (a session advisory lock); others stand by.
 
 Woken at once by its own process's appends (`EventStore.wake_here`: they send no NOTIFY, whose
 lock would make every commit in the cluster wait for the last one's WAL flush), by LISTEN/NOTIFY
@@ -17,11 +23,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
 from opentelemetry import trace
 from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind
@@ -29,7 +39,7 @@ from opentelemetry.trace import SpanKind
 from eventcore.brokerwatch import BrokerWatch
 from eventcore.errors import describe
 from eventcore.failpoints import hit
-from eventcore.messaging import OutgoingMessage, envelope_message, send_all
+from eventcore.messaging import OutgoingMessage, envelope_message
 from eventcore.metrics import CoreMetrics
 from eventcore.store import EventStore, RecordedEvent, notify_channel
 from eventcore.telemetry import span_from
@@ -40,6 +50,15 @@ TRANSIENT_ERRORS = (
     OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError, KafkaError,
 )
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A batch handed to the producer: its last sequence, and its acknowledgements to come."""
+
+    last: int
+    acked: asyncio.Future[list[RecordMetadata]]
+    messages: list[OutgoingMessage]
 
 
 class OutboxRelay:
@@ -58,6 +77,7 @@ class OutboxRelay:
         broker_check_interval_s: float = 5.0,
         tracer: trace.Tracer | None = None,
         metrics: CoreMetrics | None = None,
+        max_in_flight: int = 2,
     ) -> None:
         self._database_url = database_url
         self._pool = pool
@@ -79,6 +99,12 @@ class OutboxRelay:
         self._history_lost = False
         self._tracer = tracer or trace.get_tracer("golden_thread.relay")
         self._metrics = metrics
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight: must be at least 1")
+        self._max_in_flight = max_in_flight
+        #: Batches sent and not yet settled, oldest first. `_cursor` is the last sequence read
+        #: (sent); `published_sequence` the last one every batch up to it was acknowledged for.
+        self._in_flight: deque[_Sent] = deque()
 
     async def run(self) -> None:
         """Run until cancelled, recovering from transient database and broker errors."""
@@ -132,19 +158,30 @@ class OutboxRelay:
                     if self._history_lost:  # also under a load that never lets the loop idle
                         break
                 if self._history_lost:
+                    await self._settle(work, wait_all=True)
                     await self._republish_from_store(work)
                     continue
                 if self._watch is not None and checking.done():
                     raise RuntimeError("the broker check stopped")  # run() leads afresh
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._next_wait())
-                except TimeoutError:
-                    pass
+                await self._idle(self._next_wait())
+                await self._settle(work)
                 if listener.is_closed():
                     raise asyncpg.PostgresConnectionError("relay listener connection closed")
         finally:
             checking.cancel()
             await asyncio.gather(checking, return_exceptions=True)
+            self._abandon_in_flight()
+
+    async def _idle(self, timeout: float) -> None:
+        """Wait for a wake-up, for the oldest batch in flight to be acknowledged, or `timeout`."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        waits: set[asyncio.Future[Any]] = {woken}
+        if self._in_flight:
+            waits.add(self._in_flight[0].acked)
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
 
     async def _watch_broker(self) -> None:
         """Every `broker_check_interval_s`, check that the broker still holds what was
@@ -176,7 +213,7 @@ class OutboxRelay:
             "UPDATE outbox_cursor SET published_sequence = 0, updated_at = now() WHERE relay = $1",
             self.name,
         )
-        self._cursor = 0
+        self._cursor = self.published_sequence = 0
         self._history_lost = False
         if self._watch is not None:
             self._watch.forget()
@@ -228,34 +265,69 @@ class OutboxRelay:
         return self._retry_s
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:
-        """Publish one batch after the cursor; returns how many events were published.
+        """Send the next batch after the last one sent; returns how many events it held.
 
-        `conn` is the leader's own pool connection."""
+        Sending does not wait for the broker's acknowledgements: up to `max_in_flight` batches
+        are on their way at once (aiokafka keeps one request in flight per broker, so they
+        reach each partition in order), and the stored cursor moves once every batch up to it
+        was acknowledged (`_settle`). `conn` is the leader's own pool connection."""
         if self._cursor is None:  # the leader keeps it in memory after the first read
-            self._cursor = int(await conn.fetchval(
+            self._cursor = self.published_sequence = int(await conn.fetchval(
                 "INSERT INTO outbox_cursor (relay) VALUES ($1) ON CONFLICT (relay)"
                 " DO UPDATE SET relay = EXCLUDED.relay RETURNING published_sequence",
                 self.name,
             ))
-        cursor = self._cursor
-        events = await self._store.read_after(conn, cursor, self._batch_size)
+        await self._settle(conn)
+        if len(self._in_flight) >= self._max_in_flight:
+            await asyncio.wait([self._in_flight[0].acked])
+            await self._settle(conn)
+        events = await self._store.read_after(conn, self._cursor, self._batch_size)
         if not events:
-            self.published_sequence = cursor
             return 0
         messages = [self._traced_message(e) for e in events if e.event_type in self._topics]
         hit("relay.before_publish")
-        acks = await send_all(self._producer, messages)
-        hit("relay.after_ack")
-        if self._metrics is not None:
-            for m in messages:
-                self._metrics.published.add(1, {"type": dict(m.headers)["ce_type"].decode()})
-        if self._watch is not None:
-            self._watch.record(zip(acks, (dict(m.headers)["ce_id"] for m in messages), strict=True))
-        last = events[-1].sequence
-        await conn.execute(_move_cursor(self.name, last))
-        self._cursor = self.published_sequence = last
-        log.debug("relay %s published up to %d", self.name, last)
+        futures = [await self._producer.send(m.topic, m.value, key=m.key, headers=list(m.headers))
+                   for m in messages]
+        acked: asyncio.Future[list[RecordMetadata]] = asyncio.gather(*futures)
+        self._in_flight.append(_Sent(events[-1].sequence, acked, messages))
+        self._cursor = events[-1].sequence
         return len(events)
+
+    async def _settle(self, conn: asyncpg.Connection, *, wait_all: bool = False) -> None:
+        """Take the acknowledged batches off the front of those in flight (with `wait_all`,
+        wait for every one) and move the stored cursor past them. A batch the broker refused
+        raises here, before anything after it is marked: the next leader re-sends from it."""
+        if wait_all and self._in_flight:
+            await asyncio.wait([sent.acked for sent in self._in_flight])
+        last, failed = None, None
+        while self._in_flight and self._in_flight[0].acked.done():
+            sent = self._in_flight.popleft()
+            try:
+                acks = sent.acked.result()
+            except Exception as exc:  # noqa: BLE001 - raised below, once the cursor is moved
+                failed = exc
+                break
+            hit("relay.after_ack")
+            if self._metrics is not None:
+                for m in sent.messages:
+                    self._metrics.published.add(1, {"type": dict(m.headers)["ce_type"].decode()})
+            if self._watch is not None:
+                ids = (dict(m.headers)["ce_id"] for m in sent.messages)
+                self._watch.record(zip(acks, ids, strict=True))
+            last = sent.last
+        if last is not None:
+            await conn.execute(_move_cursor(self.name, last))
+            self.published_sequence = last
+            log.debug("relay %s published up to %d", self.name, last)
+        if failed is not None:
+            raise failed
+
+    def _abandon_in_flight(self) -> None:
+        """Leaving the lead: what is in flight is re-sent by the next leader from the stored
+        cursor; its outcome is read so a failure is not logged as never retrieved."""
+        for sent in self._in_flight:
+            sent.acked.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._in_flight.clear()
 
 
 def _move_cursor(relay: str, sequence: int) -> str:

@@ -108,6 +108,7 @@ class ServiceRuntime:
                 database_url=self.database_url, pool=self.pool, store=self.store,
                 producer=self.producer, topics=self.topics,
                 batch_size=self.settings.relay_batch_size,
+                max_in_flight=self.settings.relay_max_in_flight,
                 poll_interval_s=self.settings.relay_poll_interval_s,
                 bootstrap_servers=self.bootstrap_servers,
                 broker_check_interval_s=self.settings.relay_broker_check_interval_s,

@@ -57,6 +57,11 @@ class CoreSettings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1, description="Partitions per topic created.")
     topic_replication_factor: int = Field(default=1, ge=1)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_max_in_flight: int = Field(
+        default=2, ge=1, le=16,
+        description="Batches the relay has sent and the broker not yet acknowledged: while "
+        "one is acknowledged the next is read and sent (1: each waits for the last's acks).",
+    )
     relay_poll_interval_s: float = Field(
         default=1.0, gt=0, description="Outbox relay polling fallback when no NOTIFY arrives."
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 
 from eventcore.db import create_pool
 from eventcore.embedded import StackEndpoints
@@ -59,7 +61,10 @@ class Rig:
 
 @asynccontextmanager
 async def relay_rig(endpoints: StackEndpoints, *, poll_interval_s: float,
-                    broker_check_interval_s: float | None = None) -> AsyncIterator[Rig]:
+                    broker_check_interval_s: float | None = None, batch_size: int = 500,
+                    max_in_flight: int = 2,
+                    wrap: Callable[[AIOKafkaProducer], Any] | None = None) -> AsyncIterator[Rig]:
+    """`wrap` stands between the relay and its (real) producer, to hold or fail acks."""
     schema = await core_schema(endpoints.database_url)
     pool = await create_pool(endpoints.database_url, schema)
     producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
@@ -70,8 +75,10 @@ async def relay_rig(endpoints: StackEndpoints, *, poll_interval_s: float,
                "broker_check_interval_s": broker_check_interval_s})
     store = EventStore(SOURCE)
     relay = OutboxRelay(database_url=endpoints.database_url, pool=pool, store=store,
-                        producer=producer, topics=TOPICS, poll_interval_s=poll_interval_s,
-                        name=f"{schema}-relay", **checks)  # type: ignore[arg-type]
+                        producer=wrap(producer) if wrap else producer, topics=TOPICS,
+                        poll_interval_s=poll_interval_s, batch_size=batch_size,
+                        max_in_flight=max_in_flight, name=f"{schema}-relay",
+                        **checks)  # type: ignore[arg-type]
     rig = Rig(pool, store, relay, new_subject())
     try:
         yield rig
