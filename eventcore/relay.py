@@ -2,14 +2,15 @@
 
 The event store is its own outbox; the relay tails it by sequence and records how far it got in
 `outbox_cursor` only after the broker acknowledged every batch up to there. While one batch is
-acknowledged the next is read and sent (`max_in_flight` batches at most: under load an event
-committed meanwhile no longer waits a whole round trip to be sent). A crash, or a batch the
-broker refuses, re-sends from the first batch not acknowledged, which consumers' inboxes absorb.
-Order per partition holds because aiokafka keeps one request in flight per broker and retries a
-failed one before anything behind it; only a batch it gives up on (non-retriable, or expired
-after `request_timeout_ms` without idempotence) can let a later one land before its re-sent copy,
-as a producer batch given up on within one relay batch always could. One relay per service is
-active at a time (a session advisory lock); others stand by.
+acknowledged the next is read and handed to the producer (`max_in_flight` batches at most),
+which sends it as soon as the request before it returns. A crash, or a batch the broker refuses,
+re-sends from the stored cursor: the batches not yet marked, which consumers' inboxes absorb.
+Order per partition holds because aiokafka keeps one request in flight per broker and puts a
+failed one back in front of anything behind it; only a batch it gives up on (non-retriable, or
+expired after `request_timeout_ms`, as a batch waiting for an unknown partition leader can be
+even with idempotence) can let a later one land before its re-sent copy, as a producer batch
+given up on within one relay batch always could. One relay per service is active at a time (a
+session advisory lock); others stand by.
 
 Woken at once by its own process's appends (`EventStore.wake_here`: they send no NOTIFY, whose
 lock would make every commit in the cluster wait for the last one's WAL flush), by LISTEN/NOTIFY
@@ -168,9 +169,9 @@ class OutboxRelay:
                 if listener.is_closed():
                     raise asyncpg.PostgresConnectionError("relay listener connection closed")
         finally:
+            self._abandon_in_flight()  # first: synchronous, so a second cancel cannot skip it
             checking.cancel()
             await asyncio.gather(checking, return_exceptions=True)
-            self._abandon_in_flight()
 
     async def _idle(self, timeout: float) -> None:
         """Wait for a wake-up, for the oldest batch in flight to be acknowledged, or `timeout`."""
@@ -286,8 +287,15 @@ class OutboxRelay:
             return 0
         messages = [self._traced_message(e) for e in events if e.event_type in self._topics]
         hit("relay.before_publish")
-        futures = [await self._producer.send(m.topic, m.value, key=m.key, headers=list(m.headers))
-                   for m in messages]
+        futures: list[asyncio.Future[RecordMetadata]] = []
+        try:
+            for m in messages:
+                futures.append(await self._producer.send(m.topic, m.value, key=m.key,
+                                                         headers=list(m.headers)))
+        except BaseException:  # half sent: the next leader re-sends it all; read their outcome
+            for future in futures:
+                future.add_done_callback(_read_outcome)
+            raise
         acked: asyncio.Future[list[RecordMetadata]] = asyncio.gather(*futures)
         self._in_flight.append(_Sent(events[-1].sequence, acked, messages))
         self._cursor = events[-1].sequence
@@ -304,6 +312,9 @@ class OutboxRelay:
             sent = self._in_flight.popleft()
             try:
                 acks = sent.acked.result()
+            except asyncio.CancelledError:  # a future cancelled under it: not acknowledged
+                failed = KafkaError("an acknowledgement was cancelled")
+                break
             except Exception as exc:  # noqa: BLE001 - raised below, once the cursor is moved
                 failed = exc
                 break
@@ -326,8 +337,14 @@ class OutboxRelay:
         """Leaving the lead: what is in flight is re-sent by the next leader from the stored
         cursor; its outcome is read so a failure is not logged as never retrieved."""
         for sent in self._in_flight:
-            sent.acked.add_done_callback(lambda f: f.cancelled() or f.exception())
+            sent.acked.add_done_callback(_read_outcome)
         self._in_flight.clear()
+
+
+def _read_outcome(future: asyncio.Future[Any]) -> None:
+    """Read a future's outcome, so a failure no one waits for is not logged as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _move_cursor(relay: str, sequence: int) -> str:

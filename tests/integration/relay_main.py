@@ -12,6 +12,9 @@ from eventcore.settings import CoreSettings
 from eventcore.store import EventStore
 from tests.integration.store_kit import SOURCE, TOPICS
 
+#: Batches sent and not yet marked: what a kill can make it send twice.
+MAX_IN_FLIGHT = 2
+
 
 async def main(database_url: str, schema: str, bootstrap: str, batch: int) -> None:
     settings = CoreSettings(kafka_enable_idempotence=False)
@@ -20,7 +23,7 @@ async def main(database_url: str, schema: str, bootstrap: str, batch: int) -> No
     await producer.start()
     relay = OutboxRelay(database_url=database_url, pool=pool, store=EventStore(SOURCE),
                         producer=producer, topics=TOPICS, batch_size=batch, poll_interval_s=0.05,
-                        name=f"{schema}-relay")
+                        max_in_flight=MAX_IN_FLIGHT, name=f"{schema}-relay")
     print("relay started", flush=True)
     await relay.run()
 

@@ -32,6 +32,8 @@ class HeldAck:
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent: list[int] = []
         self.sent_while_held: list[int] = []
+        self._others: list[asyncio.Future[Any]] = []
+        self.others_acknowledged_while_held = False
         self.released = asyncio.Event()
 
     async def send(self, topic: str, value: bytes, *, key: bytes,
@@ -41,6 +43,7 @@ class HeldAck:
         sequence = int(dict(headers)["ce_sequence"])
         self.sent.append(sequence)
         if sequence != self._sequence or self.released.is_set() or self._tasks:
+            self._others.append(acked)
             return acked
         held: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -48,6 +51,7 @@ class HeldAck:
             metadata = await acked
             await asyncio.sleep(self._hold_s)
             self.sent_while_held = list(self.sent)
+            self.others_acknowledged_while_held = all(f.done() for f in self._others)
             self.released.set()
             if self._fail:
                 held.set_exception(KafkaTimeoutError())
@@ -66,12 +70,19 @@ async def stored_cursor(rig: Rig) -> int:
     return int(value or 0)
 
 
-async def cursors_until(rig: Rig, event: asyncio.Event) -> list[int]:
-    """The cursor, in memory and stored, sampled every 20 ms until `event` is set."""
+async def cursors_until(rig: Rig, event: asyncio.Event, timeout_s: float = 10) -> list[int]:
+    """The cursor, in memory and stored, sampled every 20 ms until `event` is set (a sample
+    taken as it was set is dropped: it may have raced the relay's next write)."""
     seen: list[int] = []
-    while not event.is_set():
-        seen += [rig.relay.published_sequence, await stored_cursor(rig)]
-        await asyncio.sleep(0.02)
+
+    async def sample() -> None:
+        while not event.is_set():
+            taken = [rig.relay.published_sequence, await stored_cursor(rig)]
+            if not event.is_set():
+                seen.extend(taken)
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(sample(), timeout_s)
     return seen
 
 
@@ -89,6 +100,7 @@ async def test_the_next_batch_is_sent_while_the_last_is_acknowledged_and_marked_
         rig.start()
         seen = await cursors_until(rig, held[0].released)
         assert held[0].sent_while_held == [1, 2, 3, 4, 5, 6], "all three went out at once"
+        assert held[0].others_acknowledged_while_held, "[2] to [6] were acknowledged meanwhile"
         assert set(seen) == {0}, "[3, 4] and [5, 6] are acknowledged, but [1, 2] is not"
         assert await rig.published_up_to(6)
         assert await stored_cursor(rig) == 6

@@ -12,8 +12,11 @@ from eventcore.settings import CoreSettings
 @pytest.mark.parametrize("size", [16_384, 262_144])
 async def test_the_producer_builds_batches_of_the_configured_size(size: int) -> None:
     producer = make_producer(CoreSettings(kafka_max_batch_bytes=size), "localhost:9", "t")
-    # aiokafka keeps it only in its accumulator; not started, so nothing connects.
-    assert producer._message_accumulator._batch_size == size
+    try:
+        # aiokafka keeps it only in its accumulator; not started, so nothing connects.
+        assert producer._message_accumulator._batch_size == size
+    finally:
+        await producer.stop()
 
 
 @pytest.mark.parametrize("size", [0, 1_023, 1_000_001])
