@@ -6,9 +6,11 @@ import asyncio
 import itertools
 import logging
 import secrets
+import statistics
 
 import asyncpg
 
+from contracts.topics import CONVERSATIONS
 from eventcore.embedded import StackEndpoints
 from golden_thread.bench import http_load, raw_kafka
 from golden_thread.bench.context import Context
@@ -26,7 +28,7 @@ from golden_thread.bench.pipelines import (
     median_run,
     run_consumers,
 )
-from golden_thread.bench.report import Figure
+from golden_thread.bench.report import Figure, RawLimit
 from golden_thread.bench.timing import percentile
 from golden_thread.demo.processes import ServiceProcess
 
@@ -153,16 +155,52 @@ def _pipeline_figure(ctx: Context, run: PipelineRun, key: str, label: str) -> No
 
 
 async def e2e(ctx: Context) -> None:
+    """`plan.e2e_rounds` paced runs, each followed by the raw probe at the same rate on a topic
+    filled as intake's is then; the medians of the rounds' p50s and p99s are reported (one run's
+    ratio moved from 1.5 to 4.1 for the same code: docs/performance.md, finding 61)."""
     plan, report = ctx.plan, ctx.report
     if not ctx.intake_peak:
         raise RuntimeError("no intake peak was measured")
     rate = ctx.intake_peak / 2
+    rounds = [await _e2e_round(ctx, rate) for _ in range(plan.e2e_rounds)]
+    system50, system99, raw50, raw99 = (
+        statistics.median(r[key] for r in rounds)
+        for key in ("p50_ms", "p99_ms", "raw_p50_ms", "raw_p99_ms"))
+    raw_detail = {"rate": round(rate, 1), "seconds": plan.e2e_seconds,
+                  "bytes": rounds[-1]["message_bytes"],
+                  "fetch_max_wait_ms": ctx.endpoints.kafka_fetch_max_wait_ms,
+                  "rounds": [{k: r[k] for k in ("raw_p50_ms", "raw_p99_ms", "topic_messages_before",
+                                                "topic_batches_before")} for r in rounds],
+                  "topic": f"filled batch for batch as {CONVERSATIONS} was before the round"}
+    of_rounds = f", median of {len(rounds)} rounds" if len(rounds) > 1 else ""
+    for key, value in (("p50", raw50), ("p99", raw99)):
+        report.add_raw(RawLimit(f"kafka.latency_{key}",
+                                f"aiokafka send→receipt {key} at the e2e rate{of_rounds}",
+                                value, "ms", raw_detail))
+    detail = {"rate": round(rate, 1), "seconds": plan.e2e_seconds, "rounds": rounds,
+              "clients": plan.intake_clients,
+              "fetch_max_wait_ms": ctx.endpoints.kafka_fetch_max_wait_ms,
+              "measured_as": "insight row's commit-transaction start (DB clock) minus the time "
+                             "the 201 reached the client (same host clock); the median of the "
+                             "rounds' percentiles, each round's raw probe after it"}
+    report.add(Figure("e2e.p50", "e2e accepted→visible in insight, p50", system50,
+                      "ms", "kafka.latency_p50", raw50, detail=detail))
+    report.add(Figure("e2e.p99", "e2e accepted→visible in insight, p99", system99,
+                      "ms", "kafka.latency_p99", raw99, target=2.0, direction="max",
+                      detail=detail))
+
+
+async def _e2e_round(ctx: Context, rate: float) -> dict[str, float]:
+    """One paced run once insight has caught up, then the raw probe at the same rate."""
+    plan = ctx.plan
     prefill, _ = await _intake_head(ctx.system_url)
 
     async def caught_up() -> bool:
         return await inbox_count(ctx.system_url, "insight", "insight") >= prefill
 
     await wait_for(caught_up, "insight to catch up before the paced run", plan.timeout_s, 0.2)
+    # The raw probe's topic is filled as the conversations topic is now, batch for batch.
+    shape = await raw_kafka.record_batches(ctx.endpoints, CONVERSATIONS)
     bodies = itertools.cycle(list(conversation_bodies(500, seed=9)))
     results, _ = await http_load.drive(ctx.intake_url, bodies, clients=plan.intake_clients,
                                        seconds=plan.e2e_seconds, rate=rate,
@@ -192,26 +230,20 @@ async def e2e(ctx: Context) -> None:
     relay = [(sent_at[c] - at) * 1000 for c, at in accepted.items() if c in sent_at]
     consume = [(seen[c] - sent_at[c]) * 1000 for c in accepted if c in sent_at]
     size = await _mean_message_bytes(ctx.system_url)
-    raw50, raw99 = await raw_kafka.latency(ctx.endpoints, size, rate, plan.e2e_seconds, prefill)
-    report.add_raw(raw50)
-    report.add_raw(raw99)
-    detail = {"rate": round(rate, 1), "seconds": plan.e2e_seconds, "conversations": len(latencies),
-              "clients": plan.intake_clients, "topic_fill_before": prefill,
-              "fetch_max_wait_ms": ctx.endpoints.kafka_fetch_max_wait_ms,
-              "http_p50_ms": round(percentile(results.latencies_ms, 50), 2),
-              "http_p99_ms": round(percentile(results.latencies_ms, 99), 2),
-              # accepted → the relay's send (the record's CreateTime), and that → insight's row
-              "relay_p50_ms": round(percentile(relay, 50), 2),
-              "relay_p99_ms": round(percentile(relay, 99), 2),
-              "broker_and_consumer_p50_ms": round(percentile(consume, 50), 2),
-              "broker_and_consumer_p99_ms": round(percentile(consume, 99), 2),
-              "measured_as": "insight row's commit-transaction start (DB clock) minus the time "
-                             "the 201 reached the client (same host clock)"}
-    report.add(Figure("e2e.p50", "e2e accepted→visible in insight, p50", percentile(latencies, 50),
-                      "ms", "kafka.latency_p50", raw50.value, detail=detail))
-    report.add(Figure("e2e.p99", "e2e accepted→visible in insight, p99", percentile(latencies, 99),
-                      "ms", "kafka.latency_p99", raw99.value, target=2.0, direction="max",
-                      detail=detail))
+    raw50, raw99 = await raw_kafka.latency(ctx.endpoints, size, rate, plan.e2e_seconds, shape)
+    return {"p50_ms": round(percentile(latencies, 50), 2),
+            "p99_ms": round(percentile(latencies, 99), 2),
+            "raw_p50_ms": round(raw50.value, 2), "raw_p99_ms": round(raw99.value, 2),
+            "conversations": len(latencies), "topic_fill_before": prefill, "message_bytes": size,
+            "topic_batches_before": sum(map(len, shape.values())),
+            "topic_messages_before": sum(map(sum, shape.values())),
+            "http_p50_ms": round(percentile(results.latencies_ms, 50), 2),
+            "http_p99_ms": round(percentile(results.latencies_ms, 99), 2),
+            # accepted → the relay's send (the record's CreateTime), and that → insight's row
+            "relay_p50_ms": round(percentile(relay, 50), 2),
+            "relay_p99_ms": round(percentile(relay, 99), 2),
+            "broker_and_consumer_p50_ms": round(percentile(consume, 50), 2),
+            "broker_and_consumer_p99_ms": round(percentile(consume, 99), 2)}
 
 
 async def _publish_times(endpoints: StackEndpoints, subjects: set[str]) -> dict[str, float]:
