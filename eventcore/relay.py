@@ -1,10 +1,12 @@
 """The outbox relay: publishes a service's committed events in sequence order.
 
 The event store is its own outbox; the relay tails it by sequence and records how far it got in
-`outbox_cursor` only after the broker acknowledged every batch up to there. While one batch is
-acknowledged the next is read and handed to the producer (`max_in_flight` batches at most),
-which sends it as soon as the request before it returns. A crash, or a batch the broker refuses,
-re-sends from the stored cursor: the batches not yet marked, which consumers' inboxes absorb.
+`outbox_cursor` only after the broker acknowledged every batch up to there. With `max_in_flight`
+above 1, while one batch is acknowledged the next is read and handed to the producer, which
+sends it as soon as the request before it returns (1 by default: on the embedded broker the
+smaller record batches this writes cost readers more than it saves; docs/performance.md, 62).
+A crash, or a batch the broker refuses, re-sends from the stored cursor: the batches not yet
+marked, which consumers' inboxes absorb.
 Order per partition holds because aiokafka keeps one request in flight per broker and puts a
 failed one back in front of anything behind it; only a batch it gives up on (non-retriable, or
 expired after `request_timeout_ms`, as a batch waiting for an unknown partition leader can be
@@ -78,7 +80,7 @@ class OutboxRelay:
         broker_check_interval_s: float = 5.0,
         tracer: trace.Tracer | None = None,
         metrics: CoreMetrics | None = None,
-        max_in_flight: int = 2,
+        max_in_flight: int = 1,
     ) -> None:
         self._database_url = database_url
         self._pool = pool
