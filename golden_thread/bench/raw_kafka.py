@@ -21,6 +21,7 @@ from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
 from eventcore.embedded import StackEndpoints
+from eventcore.embedded.topics import delete_topics
 from eventcore.settings import CoreSettings
 from golden_thread.bench.infra import new_topics
 from golden_thread.bench.report import RawLimit
@@ -198,6 +199,8 @@ async def latency(endpoints: StackEndpoints, payload_size: int, rate: float, sec
     finally:
         await consumer.stop()
         await prod.stop()
+        # Its record batches would burden the broker for every later phase (finding 63).
+        await delete_topics(endpoints.kafka_bootstrap_servers, [topic])
     detail = {"rate": round(rate, 1), "seconds": seconds, "messages": len(latencies),
               "prefill": sum(map(sum, shape.values())),
               "prefill_batches": sum(map(len, shape.values())), "bytes": payload_size,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -86,68 +87,63 @@ async def cursors_until(rig: Rig, event: asyncio.Event, timeout_s: float = 10) -
     return seen
 
 
-async def test_the_next_batch_is_sent_while_the_last_is_acknowledged_and_marked_after_it(
-        endpoints: StackEndpoints) -> None:
+@asynccontextmanager
+async def held_rig(endpoints: StackEndpoints, *, max_in_flight: int, sequence: int,
+                   hold_s: float, fail: bool = False) -> AsyncIterator[tuple[Rig, HeldAck]]:
+    """A relay (two events per batch, `max_in_flight`) whose producer holds one ack."""
     held: list[HeldAck] = []
 
     def wrap(producer: AIOKafkaProducer) -> HeldAck:
-        held.append(HeldAck(producer, sequence=1, hold_s=0.8))
+        held.append(HeldAck(producer, sequence=sequence, hold_s=hold_s, fail=fail))
         return held[0]
 
-    async with relay_rig(endpoints, poll_interval_s=0.05, batch_size=2, max_in_flight=4,
-                         wrap=wrap) as rig:
+    async with relay_rig(endpoints, poll_interval_s=0.05, batch_size=2,
+                         max_in_flight=max_in_flight, wrap=wrap) as rig:
+        yield rig, held[0]
+
+
+async def test_the_next_batch_is_sent_while_the_last_is_acknowledged_and_marked_after_it(
+        endpoints: StackEndpoints) -> None:
+    async with held_rig(endpoints, max_in_flight=4, sequence=1, hold_s=0.8) as (rig, held):
         ids = await rig.append(*range(1, 7))  # batches [1, 2], [3, 4], [5, 6]
         rig.start()
-        seen = await cursors_until(rig, held[0].released)
-        assert held[0].sent_while_held == [1, 2, 3, 4, 5, 6], "all three went out at once"
-        assert held[0].others_acknowledged_while_held, "[2] to [6] were acknowledged meanwhile"
+        seen = await cursors_until(rig, held.released)
+        assert held.sent_while_held == [1, 2, 3, 4, 5, 6], "all three went out at once"
+        assert held.others_acknowledged_while_held, "[2] to [6] were acknowledged meanwhile"
         assert set(seen) == {0}, "[3, 4] and [5, 6] are acknowledged, but [1, 2] is not"
         assert await rig.published_up_to(6)
         assert await stored_cursor(rig) == 6
         published = await read_published(endpoints, ids, settle_s=0.3)
     assert [e.sequence for e in published] == [1, 2, 3, 4, 5, 6]  # once each, in order
-    assert held[0].sent == [1, 2, 3, 4, 5, 6]
+    assert held.sent == [1, 2, 3, 4, 5, 6]
 
 
 async def test_a_refused_batch_is_sent_again_and_nothing_after_it_is_marked_before(
         endpoints: StackEndpoints, caplog: pytest.LogCaptureFixture) -> None:
-    held: list[HeldAck] = []
-
-    def wrap(producer: AIOKafkaProducer) -> HeldAck:
-        held.append(HeldAck(producer, sequence=3, hold_s=0.8, fail=True))
-        return held[0]
-
-    async with relay_rig(endpoints, poll_interval_s=0.05, batch_size=2, max_in_flight=2,
-                         wrap=wrap) as rig:
+    async with held_rig(endpoints, max_in_flight=2, sequence=3, hold_s=0.8,
+                        fail=True) as (rig, held):
         ids = await rig.append(*range(1, 7))
         rig.start()
         with caplog.at_level(logging.WARNING, logger="eventcore.relay"):
-            seen = await cursors_until(rig, held[0].released)
+            seen = await cursors_until(rig, held.released)
             assert await rig.published_up_to(6)
-        assert held[0].sent_while_held == [1, 2, 3, 4, 5, 6], "[5, 6] went out meanwhile"
+        assert held.sent_while_held == [1, 2, 3, 4, 5, 6], "[5, 6] went out meanwhile"
         assert max(seen) == 2, "acknowledged after the refused batch, [5, 6] is not marked"
         assert await stored_cursor(rig) == 6
         assert "KafkaTimeoutError" in caplog.text
         published = await read_published(endpoints, ids, settle_s=0.3)
     sequences = [e.sequence for e in published]
-    assert held[0].sent == [1, 2, 3, 4, 5, 6, 3, 4, 5, 6], "sent again from the refused batch"
+    assert held.sent == [1, 2, 3, 4, 5, 6, 3, 4, 5, 6], "sent again from the refused batch"
     assert sorted(set(sequences)) == [1, 2, 3, 4, 5, 6]
     assert sequences[:6] == [1, 2, 3, 4, 5, 6]  # the broker had it all; then the repeats
 
 
 async def test_one_batch_in_flight_waits_for_each_acknowledgement(
         endpoints: StackEndpoints) -> None:
-    held: list[HeldAck] = []
-
-    def wrap(producer: AIOKafkaProducer) -> HeldAck:
-        held.append(HeldAck(producer, sequence=1, hold_s=0.5))
-        return held[0]
-
-    async with relay_rig(endpoints, poll_interval_s=0.05, batch_size=2, max_in_flight=1,
-                         wrap=wrap) as rig:
+    async with held_rig(endpoints, max_in_flight=1, sequence=1, hold_s=0.5) as (rig, held):
         await rig.append(*range(1, 5))
         rig.start()
-        await held[0].released.wait()
-        assert held[0].sent_while_held == [1, 2]
+        await held.released.wait()
+        assert held.sent_while_held == [1, 2]
         assert await rig.published_up_to(4)
-        assert held[0].sent == [1, 2, 3, 4]
+        assert held.sent == [1, 2, 3, 4]
