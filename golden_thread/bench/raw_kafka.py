@@ -9,14 +9,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import struct
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import for_code
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
@@ -26,6 +29,8 @@ from eventcore.settings import CoreSettings
 from golden_thread.bench.infra import new_topics
 from golden_thread.bench.report import RawLimit
 from golden_thread.bench.timing import percentile
+
+log = logging.getLogger(__name__)
 
 IN_FLIGHT = 2_000
 #: Most bytes a `record_batches` fetch asks for.
@@ -140,32 +145,53 @@ async def _wait_assigned(consumer: AIOKafkaConsumer, timeout_s: float = 30.0) ->
         await asyncio.sleep(0.05)
 
 
-async def latency(endpoints: StackEndpoints, payload_size: int, rate: float, seconds: float,
-                  shape: Mapping[int, Sequence[int]]) -> tuple[RawLimit, RawLimit]:
-    """Send-to-receipt latency at `rate` msg/s for `seconds`, the consumer's fetch wait as the
-    services have it, on a topic first filled as `shape` says: per partition, the number of
-    messages in each record batch, in order (`record_batches` of the system's topic). Tansu
-    slows as a topic fills, by its record batches more than its messages: a topic of 20,000
-    messages written three at a time answered at p99 63–72 ms, the same written 2,000 at a time
-    at 16–19 ms (docs/performance.md, finding 61). The consumer is assigned its partitions (no
-    group join) and starts at the end."""
+@asynccontextmanager
+async def mirrored_topic(endpoints: StackEndpoints, payload_size: int,
+                         shape: Mapping[int, Sequence[int]]) -> AsyncIterator[str]:
+    """A topic filled as `shape` says: per partition, the number of messages in each record
+    batch, in order (`record_batches` of the system's topic). Tansu slows as a topic fills, by
+    its record batches more than its messages: a topic of 20,000 messages written three at a
+    time answered at p99 63–72 ms, the same written 2,000 at a time at 16–19 ms
+    (docs/performance.md, finding 61). Made before the system's paced run, so that both runs
+    share a broker holding it; deleted after, whatever happened (its batches would burden every
+    later phase: finding 63)."""
     topic = f"bench.raw.latency.{secrets.token_hex(3)}"
-    await new_topics(endpoints, [topic])
+    await new_topics(endpoints, [topic], partitions=max(shape, default=0) + 1)
+    try:
+        # Batches as large as the system's may be (its keys and headers fit more per 16 KiB than
+        # the bare filler does), each sent at once as it is whole.
+        filling = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap_servers,
+                                   acks="all", linger_ms=0, max_batch_size=FETCH_BYTES,
+                                   enable_idempotence=endpoints.kafka_enable_idempotence)
+        await filling.start()
+        try:
+            filler = b"x" * payload_size
+            await asyncio.gather(*(fill_batches(filling, TopicPartition(topic, p), filler, sizes)
+                                   for p, sizes in shape.items()))
+        finally:
+            await filling.stop()
+        yield topic
+    finally:
+        try:
+            await delete_topics(endpoints.kafka_bootstrap_servers, [topic])
+        except Exception as exc:  # noqa: BLE001 - the figures stand; the leftover is logged
+            log.warning("could not delete %s: %s: %s", topic, type(exc).__name__, exc)
+
+
+async def latency(endpoints: StackEndpoints, topic: str, payload_size: int, rate: float,
+                  seconds: float) -> tuple[RawLimit, RawLimit]:
+    """Send-to-receipt latency at `rate` msg/s for `seconds` on `topic` (a `mirrored_topic`),
+    the consumer's fetch wait as the services have it. The consumer is assigned its partitions
+    (no group join) and starts at the end."""
     filler = b"x" * payload_size
     prod = producer(endpoints)
     await prod.start()
     consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap_servers,
                                 group_id=None, enable_auto_commit=False,
                                 fetch_max_wait_ms=endpoints.kafka_fetch_max_wait_ms)
-    await consumer.start()
+    receiving: asyncio.Task[None] | None = None
     try:
-        filling = producer(endpoints, linger_ms=0)  # each batch goes at once, as it is whole
-        await filling.start()
-        try:
-            await asyncio.gather(*(fill_batches(filling, TopicPartition(topic, p), filler, sizes)
-                                   for p, sizes in shape.items()))
-        finally:
-            await filling.stop()
+        await consumer.start()
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
                                                          or await _partitions(consumer, topic))]
         consumer.assign(parts)
@@ -197,13 +223,12 @@ async def latency(endpoints: StackEndpoints, payload_size: int, rate: float, sec
         await asyncio.gather(*sends)
         await asyncio.wait_for(receiving, timeout=30)
     finally:
+        if receiving is not None:
+            receiving.cancel()
         await consumer.stop()
         await prod.stop()
-        # Its record batches would burden the broker for every later phase (finding 63).
-        await delete_topics(endpoints.kafka_bootstrap_servers, [topic])
     detail = {"rate": round(rate, 1), "seconds": seconds, "messages": len(latencies),
-              "prefill": sum(map(sum, shape.values())),
-              "prefill_batches": sum(map(len, shape.values())), "bytes": payload_size,
+              "bytes": payload_size,
               "fetch_max_wait_ms": endpoints.kafka_fetch_max_wait_ms}
     return (RawLimit("kafka.latency_p50", "aiokafka send→receipt p50 at the e2e rate",
                      percentile(latencies, 50), "ms", detail),
@@ -227,21 +252,30 @@ async def record_batches(endpoints: StackEndpoints, topic: str) -> dict[int, lis
     shape: dict[int, list[int]] = {}
     try:
         await client.force_metadata_update()
-        for partition in sorted(client.cluster.partitions_for_topic(topic) or ()):
+        partitions = client.cluster.partitions_for_topic(topic)
+        if not partitions:
+            raise RuntimeError(f"topic {topic!r} has no partitions the broker knows of")
+        for partition in sorted(partitions):
             node = client.cluster.leader_for_partition(TopicPartition(topic, partition))
             offset, sizes = 0, shape.setdefault(partition, [])
             while True:
                 response = await client.send(node, FetchRequest(
                     100, 1, FETCH_BYTES, 0, [(topic, [(partition, offset, FETCH_BYTES)])]))
                 ((_, (answer,)),) = response.topics
+                if answer[1]:
+                    raise for_code(answer[1])(f"fetching {topic}[{partition}] at {offset}")
                 highwater, records = answer[2], MemoryRecords(answer[-1] or b"")
                 start = offset
                 while (batch := records.next_batch()) is not None:
                     if batch.next_offset > offset:  # a fetch may begin inside a batch
-                        sizes.append(sum(1 for _ in batch))
+                        count = 0 if batch.is_control_batch else sum(1 for _ in batch)
+                        if count:
+                            sizes.append(count)
                         offset = batch.next_offset
-                if offset == start or offset >= highwater:
+                if offset >= highwater:
                     break
+                if offset == start:
+                    raise RuntimeError(f"{topic}[{partition}] read to {offset} of {highwater}")
     finally:
         await client.close()
     return shape

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+RoundT = TypeVar("RoundT", bound=Mapping[str, float])
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,14 @@ def steady_rate(stamps: Sequence[float], *, low: float = 0.1, high: float = 0.9,
         return len(ordered) / (end - ordered[0])
     b = bisect.bisect_left(ordered, ordered[-1])
     return b / (ordered[b] - ordered[0]) if b > 0 else 0.0
+
+
+def median_ratio_round(rounds: Sequence[RoundT], value: str, raw: str) -> RoundT:
+    """The round whose `value` / `raw` ratio is the median (the lower middle one for an even
+    count): a figure, its raw limit and their ratio then all come from one round, each round's
+    raw probe taken on that round's topic. Medians of each taken apart can pair rounds that
+    were never measured together."""
+    if not rounds:
+        raise ValueError("rounds: none to choose from")
+    ordered = sorted(rounds, key=lambda r: r[value] / r[raw])
+    return ordered[(len(ordered) - 1) // 2]

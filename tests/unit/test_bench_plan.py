@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from golden_thread.bench.context import MAX_PIPELINE_ROUNDS, Plan
+from golden_thread.bench.context import MAX_E2E_ROUNDS, MAX_PIPELINE_ROUNDS, Plan
 
 
 def test_a_full_run_takes_its_short_figures_in_rounds_and_a_quick_one_once() -> None:
@@ -16,7 +16,7 @@ def test_a_full_run_takes_its_short_figures_in_rounds_and_a_quick_one_once() -> 
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("e2e_rounds", 0), ("e2e_rounds", 10),
+    ("e2e_rounds", 0), ("e2e_rounds", MAX_E2E_ROUNDS + 1),
     ("pipeline_rounds", 0), ("pipeline_rounds", MAX_PIPELINE_ROUNDS + 1),
 ])
 def test_rounds_out_of_bounds_are_refused_naming_the_field(field: str, value: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from golden_thread.bench.pipelines import PipelineRun, median_run
-from golden_thread.bench.timing import steady_rate
+from golden_thread.bench.timing import median_ratio_round, steady_rate
 
 
 def test_one_stamp_per_item_is_items_over_time() -> None:
@@ -45,3 +45,14 @@ def test_a_figure_taken_in_rounds_reports_the_median_round_and_every_rate() -> N
 
     stalled = median_run([run(5.0, 1), run(6.0, 2, events=6_000), run(7.0, 3)])
     assert stalled.short_rounds() is not None and "[6804, 6000, 6804]" in stalled.short_rounds()
+
+
+def test_the_e2e_figure_is_the_round_whose_ratio_is_the_median() -> None:
+    # Session 9's final run: medians taken apart gave 64.93 / 20.61 = 3.15, a pairing no round had.
+    rounds = [{"p99_ms": 44.49, "raw_p99_ms": 18.51}, {"p99_ms": 82.91, "raw_p99_ms": 20.61},
+              {"p99_ms": 64.93, "raw_p99_ms": 26.38}]
+    assert median_ratio_round(rounds, "p99_ms", "raw_p99_ms") is rounds[2]  # 2.40, 4.02, 2.46
+    assert median_ratio_round(rounds[:2], "p99_ms", "raw_p99_ms") is rounds[0]  # lower middle
+    assert median_ratio_round(rounds[1:2], "p99_ms", "raw_p99_ms") is rounds[1]
+    with pytest.raises(ValueError, match="rounds"):
+        median_ratio_round([], "p99_ms", "raw_p99_ms")
