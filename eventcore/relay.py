@@ -1,18 +1,10 @@
 """The outbox relay: publishes a service's committed events in sequence order.
 
 The event store is its own outbox; the relay tails it by sequence and records how far it got in
-`outbox_cursor` only after the broker acknowledged every batch up to there. With `max_in_flight`
-above 1, while one batch is acknowledged the next is read and handed to the producer, which
-sends it as soon as the request before it returns (1 by default: on the embedded broker the
-smaller record batches this writes cost readers more than it saves; docs/performance.md, 62).
-A crash, or a batch the broker refuses, re-sends from the stored cursor: the batches not yet
-marked, which consumers' inboxes absorb.
-Order per partition holds because aiokafka keeps one request in flight per broker and puts a
-failed one back in front of anything behind it; only a batch it gives up on (non-retriable, or
-expired after `request_timeout_ms`, as a batch waiting for an unknown partition leader can be
-even with idempotence) can let a later one land before its re-sent copy, as a producer batch
-given up on within one relay batch always could. One relay per service is active at a time (a
-session advisory lock); others stand by.
+`outbox_cursor` only after the broker acknowledged every batch up to there (`inflight.py`: with
+`max_in_flight` above 1 the next batch is sent while the last is acknowledged). A crash, or a
+batch the broker refuses, re-sends from the stored cursor; consumers' inboxes absorb repeats.
+One relay per service is active at a time (a session advisory lock); others stand by.
 
 Woken at once by its own process's appends (`EventStore.wake_here`: they send no NOTIFY, whose
 lock would make every commit in the cluster wait for the last one's WAL flush), by LISTEN/NOTIFY
@@ -26,15 +18,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import RecordMetadata
 from opentelemetry import trace
 from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind
@@ -42,6 +31,7 @@ from opentelemetry.trace import SpanKind
 from eventcore.brokerwatch import BrokerWatch
 from eventcore.errors import describe
 from eventcore.failpoints import hit
+from eventcore.inflight import InFlight
 from eventcore.messaging import OutgoingMessage, envelope_message
 from eventcore.metrics import CoreMetrics
 from eventcore.store import EventStore, RecordedEvent, notify_channel
@@ -53,15 +43,6 @@ TRANSIENT_ERRORS = (
     OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError, KafkaError,
 )
-
-
-@dataclass(slots=True)
-class _Sent:
-    """A batch handed to the producer: its last sequence, and its acknowledgements to come."""
-
-    last: int
-    acked: asyncio.Future[list[RecordMetadata]]
-    messages: list[OutgoingMessage]
 
 
 class OutboxRelay:
@@ -102,12 +83,9 @@ class OutboxRelay:
         self._history_lost = False
         self._tracer = tracer or trace.get_tracer("golden_thread.relay")
         self._metrics = metrics
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight: must be at least 1")
-        self._max_in_flight = max_in_flight
-        #: Batches sent and not yet settled, oldest first. `_cursor` is the last sequence read
-        #: (sent); `published_sequence` the last one every batch up to it was acknowledged for.
-        self._in_flight: deque[_Sent] = deque()
+        #: Batches sent and not yet settled. `_cursor` is the last sequence read (sent);
+        #: `published_sequence` the last one every batch up to it was acknowledged for.
+        self._in_flight = InFlight(max_in_flight)
 
     async def run(self) -> None:
         """Run until cancelled, recovering from transient database and broker errors."""
@@ -171,7 +149,7 @@ class OutboxRelay:
                 if listener.is_closed():
                     raise asyncpg.PostgresConnectionError("relay listener connection closed")
         finally:
-            self._abandon_in_flight()  # first: synchronous, so a second cancel cannot skip it
+            self._in_flight.abandon()  # first: synchronous, so a second cancel cannot skip it
             checking.cancel()
             await asyncio.gather(checking, return_exceptions=True)
 
@@ -179,8 +157,8 @@ class OutboxRelay:
         """Wait for a wake-up, for the oldest batch in flight to be acknowledged, or `timeout`."""
         woken = asyncio.ensure_future(self._wake.wait())
         waits: set[asyncio.Future[Any]] = {woken}
-        if self._in_flight:
-            waits.add(self._in_flight[0].acked)
+        if (oldest := self._in_flight.oldest) is not None:
+            waits.add(oldest.acked)
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -281,25 +259,15 @@ class OutboxRelay:
                 self.name,
             ))
         await self._settle(conn)
-        if len(self._in_flight) >= self._max_in_flight:
-            await asyncio.wait([self._in_flight[0].acked])
+        if self._in_flight.full:
+            await self._in_flight.wait_oldest()
             await self._settle(conn)
         events = await self._store.read_after(conn, self._cursor, self._batch_size)
         if not events:
             return 0
         messages = [self._traced_message(e) for e in events if e.event_type in self._topics]
         hit("relay.before_publish")
-        futures: list[asyncio.Future[RecordMetadata]] = []
-        try:
-            for m in messages:
-                futures.append(await self._producer.send(m.topic, m.value, key=m.key,
-                                                         headers=list(m.headers)))
-        except BaseException:  # half sent: the next leader re-sends it all; read their outcome
-            for future in futures:
-                future.add_done_callback(_read_outcome)
-            raise
-        acked: asyncio.Future[list[RecordMetadata]] = asyncio.gather(*futures)
-        self._in_flight.append(_Sent(events[-1].sequence, acked, messages))
+        await self._in_flight.send(self._producer, events[-1].sequence, messages)
         self._cursor = events[-1].sequence
         return len(events)
 
@@ -307,19 +275,10 @@ class OutboxRelay:
         """Take the acknowledged batches off the front of those in flight (with `wait_all`,
         wait for every one) and move the stored cursor past them. A batch the broker refused
         raises here, before anything after it is marked: the next leader re-sends from it."""
-        if wait_all and self._in_flight:
-            await asyncio.wait([sent.acked for sent in self._in_flight])
-        last, failed = None, None
-        while self._in_flight and self._in_flight[0].acked.done():
-            sent = self._in_flight.popleft()
-            try:
-                acks = sent.acked.result()
-            except asyncio.CancelledError:  # a future cancelled under it: not acknowledged
-                failed = KafkaError("an acknowledgement was cancelled")
-                break
-            except Exception as exc:  # noqa: BLE001 - raised below, once the cursor is moved
-                failed = exc
-                break
+        if wait_all:
+            await self._in_flight.wait_all()
+        done, failed = self._in_flight.acknowledged()
+        for sent, acks in done:
             hit("relay.after_ack")
             if self._metrics is not None:
                 for m in sent.messages:
@@ -327,26 +286,13 @@ class OutboxRelay:
             if self._watch is not None:
                 ids = (dict(m.headers)["ce_id"] for m in sent.messages)
                 self._watch.record(zip(acks, ids, strict=True))
-            last = sent.last
-        if last is not None:
+        if done:
+            last = done[-1][0].last
             await conn.execute(_move_cursor(self.name, last))
             self.published_sequence = last
             log.debug("relay %s published up to %d", self.name, last)
         if failed is not None:
             raise failed
-
-    def _abandon_in_flight(self) -> None:
-        """Leaving the lead: what is in flight is re-sent by the next leader from the stored
-        cursor; its outcome is read so a failure is not logged as never retrieved."""
-        for sent in self._in_flight:
-            sent.acked.add_done_callback(_read_outcome)
-        self._in_flight.clear()
-
-
-def _read_outcome(future: asyncio.Future[Any]) -> None:
-    """Read a future's outcome, so a failure no one waits for is not logged as never retrieved."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _move_cursor(relay: str, sequence: int) -> str:
