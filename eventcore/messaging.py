@@ -9,8 +9,12 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
+from opentelemetry import trace
+from opentelemetry.propagate import inject
+from opentelemetry.trace import SpanKind
 
 from eventcore.settings import CoreSettings
+from eventcore.telemetry import span_from
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 
@@ -38,6 +42,23 @@ def envelope_message(topic: str, envelope: Mapping[str, Any]) -> OutgoingMessage
             headers.append(("tracestate", str(envelope["tracestate"]).encode()))
     value = orjson.dumps(envelope)  # compact UTF-8 JSON, as json.dumps(separators=(",", ":"))
     return OutgoingMessage(topic, str(envelope["subject"]).encode(), value, tuple(headers))
+
+
+def traced_message(tracer: trace.Tracer, topic: str, event_id: object, sequence: int,
+                   envelope: Mapping[str, Any]) -> OutgoingMessage:
+    """The relay's message for a stored event, under a publish span that continues the trace
+    stored with the event; the message carries that span's context."""
+    message = envelope_message(topic, envelope)
+    stored = {"traceparent": str(envelope.get("traceparent") or "")}
+    with span_from(tracer, f"{topic} publish", stored, kind=SpanKind.PRODUCER,
+                   attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
+                               "messaging.message.id": str(event_id),
+                               "golden_thread.sequence": sequence}):
+        carrier: dict[str, str] = {}
+        inject(carrier)
+    headers = [(k, v) for k, v in message.headers if k not in ("traceparent", "tracestate")]
+    headers += [(k, v.encode()) for k, v in carrier.items()]
+    return OutgoingMessage(message.topic, message.key, message.value, tuple(headers))
 
 
 def make_producer(settings: CoreSettings, bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:

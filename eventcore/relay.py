@@ -25,17 +25,14 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
-from opentelemetry.propagate import inject
-from opentelemetry.trace import SpanKind
 
 from eventcore.brokerwatch import BrokerWatch
 from eventcore.errors import describe
 from eventcore.failpoints import hit
 from eventcore.inflight import InFlight
-from eventcore.messaging import OutgoingMessage, envelope_message
+from eventcore.messaging import traced_message
 from eventcore.metrics import CoreMetrics
-from eventcore.store import EventStore, RecordedEvent, notify_channel
-from eventcore.telemetry import span_from
+from eventcore.store import EventStore, notify_channel
 
 log = logging.getLogger(__name__)
 
@@ -201,21 +198,6 @@ class OutboxRelay:
         self.republished_from_store += 1
         log.warning("relay %s: re-publishing every event from the store", self.name)
 
-    def _traced_message(self, event: RecordedEvent) -> OutgoingMessage:
-        """The message, with a publish span continuing the trace stored with the event."""
-        topic = self._topics[event.event_type]
-        message = envelope_message(topic, event.envelope)
-        stored = {"traceparent": str(event.envelope.get("traceparent") or "")}
-        with span_from(self._tracer, f"{topic} publish", stored, kind=SpanKind.PRODUCER,
-                       attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
-                                   "messaging.message.id": str(event.event_id),
-                                   "golden_thread.sequence": event.sequence}):
-            carrier: dict[str, str] = {}
-            inject(carrier)
-        headers = [(k, v) for k, v in message.headers if k not in ("traceparent", "tracestate")]
-        headers += [(k, v.encode()) for k, v in carrier.items()]
-        return OutgoingMessage(message.topic, message.key, message.value, tuple(headers))
-
     async def _become_leader(self, conn: asyncpg.Connection) -> None:
         key = int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:8], "big", signed=True)
         while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
@@ -265,7 +247,9 @@ class OutboxRelay:
         events = await self._store.read_after(conn, self._cursor, self._batch_size)
         if not events:
             return 0
-        messages = [self._traced_message(e) for e in events if e.event_type in self._topics]
+        messages = [traced_message(self._tracer, self._topics[e.event_type], e.event_id,
+                                   e.sequence, e.envelope)
+                    for e in events if e.event_type in self._topics]
         hit("relay.before_publish")
         await self._in_flight.send(self._producer, events[-1].sequence, messages)
         self._cursor = events[-1].sequence
