@@ -14,6 +14,7 @@ from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind
 
 from eventcore.settings import CoreSettings
+from eventcore.store import RecordedEvent
 from eventcore.telemetry import span_from
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
@@ -44,16 +45,15 @@ def envelope_message(topic: str, envelope: Mapping[str, Any]) -> OutgoingMessage
     return OutgoingMessage(topic, str(envelope["subject"]).encode(), value, tuple(headers))
 
 
-def traced_message(tracer: trace.Tracer, topic: str, event_id: object, sequence: int,
-                   envelope: Mapping[str, Any]) -> OutgoingMessage:
+def traced_message(tracer: trace.Tracer, topic: str, event: RecordedEvent) -> OutgoingMessage:
     """The relay's message for a stored event, under a publish span that continues the trace
     stored with the event; the message carries that span's context."""
-    message = envelope_message(topic, envelope)
-    stored = {"traceparent": str(envelope.get("traceparent") or "")}
+    message = envelope_message(topic, event.envelope)
+    stored = {"traceparent": str(event.envelope.get("traceparent") or "")}
     with span_from(tracer, f"{topic} publish", stored, kind=SpanKind.PRODUCER,
                    attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
-                               "messaging.message.id": str(event_id),
-                               "golden_thread.sequence": sequence}):
+                               "messaging.message.id": str(event.event_id),
+                               "golden_thread.sequence": event.sequence}):
         carrier: dict[str, str] = {}
         inject(carrier)
     headers = [(k, v) for k, v in message.headers if k not in ("traceparent", "tracestate")]

@@ -247,8 +247,7 @@ class OutboxRelay:
         events = await self._store.read_after(conn, self._cursor, self._batch_size)
         if not events:
             return 0
-        messages = [traced_message(self._tracer, self._topics[e.event_type], e.event_id,
-                                   e.sequence, e.envelope)
+        messages = [traced_message(self._tracer, self._topics[e.event_type], e)
                     for e in events if e.event_type in self._topics]
         hit("relay.before_publish")
         await self._in_flight.send(self._producer, events[-1].sequence, messages)

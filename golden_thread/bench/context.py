@@ -55,9 +55,10 @@ class Plan:
     #: One round moved them by a quarter between runs of the same code.
     pipeline_rounds: int = 1
     #: Paced end-to-end runs of `e2e_seconds`, each followed by its raw probe; the round whose
-    #: ratio is the median is reported. One run's p99 ratio moved from 1.5 to 4.1 for the same code (finding 61). Their
-    #: record batches stay in the conversations topic, and Tansu serves every later phase slower
-    #: for them (finding 63): three rounds of 5 s write what one of 15 s did.
+    #: ratio is the median is reported. One run's p99 ratio moved from 1.5 to 4.1 for the same
+    #: code (finding 61). Their record batches stay in the conversations topic, and Tansu serves
+    #: every later phase slower for them (finding 63): three rounds of 5 s write what one of
+    #: 15 s did.
     e2e_rounds: int = 1
 
     def __post_init__(self) -> None:

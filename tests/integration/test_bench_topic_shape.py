@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from eventcore.embedded import StackEndpoints
 from eventcore.embedded.topics import existing_topics
@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 async def fill(endpoints: StackEndpoints, topic: str, shape: dict[int, list[int]]) -> None:
-    producer = raw_kafka.producer(endpoints, linger_ms=0)
+    # Kafka's 16 KiB batches, each sent at once: a batch of 40 × 1 kB is split.
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap_servers,
+                                linger_ms=0, enable_idempotence=False)
     await producer.start()
     try:
         for partition, sizes in shape.items():
