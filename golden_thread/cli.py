@@ -110,8 +110,8 @@ def bench_command(
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run in under a minute")] = False,
     phases: Annotated[str | None, typer.Option(
         "--phases", help="Run only these phases, comma-separated, to work on one part: "
-        "database, broker, intake, insight, e2e, scaleout, others, replay (insight and e2e "
-        "need intake; scaleout needs insight). Ratios whose raw limit was not measured are "
+        "database, broker, intake, insight, e2e, scaleout, others, replay (insight needs "
+        "intake; e2e and scaleout need intake and insight). Ratios whose raw limit was not measured are "
         "left empty.")] = None,
 ) -> None:
     """Measure the system beside the raw limits of its broker and database, in one run."""

@@ -90,4 +90,5 @@ def test_a_phase_without_the_phase_it_builds_on_is_refused_naming_both() -> None
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert run.returncode == 2
-    assert "--phases" in run.stderr and "e2e needs intake" in run.stderr
+    assert "--phases" in run.stderr
+    assert "e2e needs intake" in run.stderr and "e2e needs insight" in run.stderr
