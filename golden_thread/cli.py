@@ -111,8 +111,8 @@ def bench_command(
     phases: Annotated[str | None, typer.Option(
         "--phases", help="Run only these phases, comma-separated, to work on one part: "
         "database, broker, intake, insight, e2e, scaleout, others, replay (insight needs "
-        "intake; e2e and scaleout need intake and insight). Ratios whose raw limit was not measured are "
-        "left empty.")] = None,
+        "intake; e2e and scaleout need intake and insight). Ratios whose raw limit was not "
+        "measured are left empty.")] = None,
 ) -> None:
     """Measure the system beside the raw limits of its broker and database, in one run."""
     import sys
