@@ -2,7 +2,7 @@
 
 A row's presence is the proof that the event's effects are committed, so a redelivered event
 finds it and does nothing. `claim` inserts one row, `claim_many` a batch of them in one
-statement (unnest) and answers which were fresh.
+statement (its rows as one JSON array) and answers which were fresh.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from contracts.registry import AnyEvent
+from eventcore.db import json_rows
 
 _CLAIM = (
     "INSERT INTO inbox (consumer, event_id, event_type, source, sequence, outcome, traceparent)"
@@ -20,11 +21,13 @@ _CLAIM = (
     " ON CONFLICT (event_id, consumer) DO NOTHING RETURNING true"
 )
 
+# The batch's rows as one JSON array: one parameter, not one array per column, which asyncpg
+# encodes element by element (docs/performance.md finding 66).
 _CLAIM_MANY = """
 INSERT INTO inbox (consumer, event_id, event_type, source, sequence, outcome, traceparent)
 SELECT $1, c.event_id, c.event_type, c.source, c.sequence, 'applied', c.traceparent
-  FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-       AS c(event_id, event_type, source, sequence, traceparent)
+  FROM json_to_recordset($2::text::json)
+       AS c(event_id uuid, event_type text, source text, sequence bigint, traceparent text)
 ON CONFLICT (event_id, consumer) DO NOTHING
 RETURNING event_id
 """
@@ -46,10 +49,9 @@ async def claim(conn: asyncpg.Connection, consumer: str, event: AnyEvent,
 async def claim_many(conn: asyncpg.Connection, consumer: str, events: Sequence[AnyEvent],
                      traceparents: Sequence[str | None]) -> set[UUID]:
     """Record every event as applied by `consumer` in one statement; the ids that were fresh."""
-    rows = await conn.fetch(
-        _CLAIM_MANY, consumer, [e.id for e in events], [e.type for e in events],
-        [e.source for e in events], [e.sequence for e in events], list(traceparents))
-    return {row["event_id"] for row in rows}
+    rows = [{"event_id": e.id, "event_type": e.type, "source": e.source, "sequence": e.sequence,
+             "traceparent": traceparent} for e, traceparent in zip(events, traceparents, strict=True)]
+    return {row["event_id"] for row in await conn.fetch(_CLAIM_MANY, consumer, json_rows(rows))}
 
 
 async def remember_dead_letter(conn: asyncpg.Connection, consumer: str, event: AnyEvent) -> None:

@@ -30,8 +30,8 @@ from typing import Any
 import asyncpg
 
 from contracts import CONVERSATIONS, PARTICIPANTS, ConversationLoggedEvent, ParticipantErasedEvent
-from eventcore.arrays import Flat
 from eventcore.consumer import BatchHandler, DomainRejection, Handler
+from eventcore.db import json_rows
 from eventcore.runtime import Subscription
 from services.insight.config import CONSUMER
 
@@ -42,59 +42,47 @@ def _require_trusted(event: Any, trusted: Collection[str]) -> None:
             f"source {event.source!r} may not publish {event.type}; trusted: {', '.join(trusted)}")
 
 
-# A batch's conversations in one statement: a row per conversation from arrays, each list
-# column flattened into one array with each row's bounds (SQL arrays cannot be ragged). Row by
-# row (executemany), the statement cost 21 µs per conversation in PostgreSQL (pg_stat_statements,
-# docs/performance.md 46). Erasure is read per row. Two events claiming one conversation in a
-# batch: one is written, the read-back names the other, the batch rolls back and is applied one
-# message at a time, in order (as before).
+# A batch's conversations in one statement, a row per conversation from one JSON array
+# (docs/performance.md finding 66). Row by row (executemany), the statement cost 21 µs per conversation in
+# PostgreSQL (pg_stat_statements, docs/performance.md 46). Erasure is read per row. Two events
+# claiming one conversation in a batch: one is written, the read-back names the other, the batch
+# rolls back and is applied one message at a time, in order (as before).
 _RECORD = """
 INSERT INTO conversations (conversation_id, event_id, source, source_sequence, participant_id,
        held_on, setting, place, categories, categories_version, summary, quote_count,
        support_shared, equity, erased, logged_at)
 SELECT r.conversation_id, r.event_id, r.source, r.source_sequence, r.participant_id, r.held_on,
-       r.setting, r.place, ($9::text[])[r.categories_from:r.categories_to], r.categories_version,
-       CASE WHEN r.erased THEN NULL ELSE r.summary END, r.quote_count,
-       ($10::text[])[r.support_from:r.support_to],
+       r.setting, r.place, r.categories, r.categories_version,
+       CASE WHEN r.erased THEN NULL ELSE r.summary END, r.quote_count, r.support_shared,
        CASE WHEN r.erased THEN NULL ELSE r.equity END, r.erased, r.logged_at
   FROM (SELECT u.*, EXISTS (SELECT 1 FROM erased_participants e
                              WHERE e.participant_id = u.participant_id) AS erased
-          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::date[],
-                      $7::text[], $8::text[], $11::int[], $12::int[], $13::int[], $14::text[],
-                      $15::int[], $16::int[], $17::int[], $18::jsonb[], $19::timestamptz[])
-               AS u(conversation_id, event_id, source, source_sequence, participant_id, held_on,
-                    setting, place, categories_from, categories_to, categories_version, summary,
-                    support_from, support_to, quote_count, equity, logged_at)) r
+          FROM json_to_recordset($1::text::json)
+               AS u(conversation_id uuid, event_id uuid, source text, source_sequence bigint,
+                    participant_id text, held_on date, setting text, place text,
+                    categories text[], categories_version int, summary text,
+                    support_shared text[], quote_count int, equity jsonb,
+                    logged_at timestamptz)) r
 ON CONFLICT DO NOTHING
 RETURNING event_id
 """
 
 
-def _record_args(events: list[ConversationLoggedEvent]) -> list[Any]:
-    ids, event_ids, sources, sequences, people, days, settings, places = ([] for _ in range(8))
-    versions, summaries, quotes, equities, logged = ([] for _ in range(5))
-    categories, support = Flat(), Flat()
+def _record_rows(events: list[ConversationLoggedEvent]) -> list[dict[str, Any]]:
+    rows = []
     for event in events:
         data = event.data
-        ids.append(data.conversation_id)
-        event_ids.append(event.id)
-        sources.append(event.source)
-        sequences.append(event.sequence)
-        people.append(data.participant_id)
-        days.append(data.held_on)
-        settings.append(data.setting)
-        places.append(data.place)
-        categories.add(data.categories)
-        support.add(data.support_shared)
-        versions.append(data.categories_version)
-        summaries.append(data.summary)
-        quotes.append(len(data.quotes))
-        equities.append(None if data.equity is None
-                        else data.equity.model_dump(mode="json", exclude_none=True))
-        logged.append(event.recordedtime)
-    return [ids, event_ids, sources, sequences, people, days, settings, places, categories,
-            support, categories.starts, categories.ends, versions, summaries, support.starts,
-            support.ends, quotes, equities, logged]
+        rows.append({
+            "conversation_id": data.conversation_id, "event_id": event.id,
+            "source": event.source, "source_sequence": event.sequence,
+            "participant_id": data.participant_id, "held_on": data.held_on,
+            "setting": data.setting, "place": data.place, "categories": data.categories,
+            "categories_version": data.categories_version, "summary": data.summary,
+            "support_shared": data.support_shared, "quote_count": len(data.quotes),
+            "equity": None if data.equity is None
+            else data.equity.model_dump(mode="json", exclude_none=True),
+            "logged_at": event.recordedtime})
+    return rows
 
 
 async def when_conversations_logged_record_them(
@@ -103,7 +91,7 @@ async def when_conversations_logged_record_them(
     """Record conversations (erased from the start if their participant is); a conversation id
     already recorded from a different event, or an event id recorded for a different
     conversation, is refused."""
-    written = {r["event_id"] for r in await conn.fetch(_RECORD, *_record_args(events))}
+    written = {r["event_id"] for r in await conn.fetch(_RECORD, json_rows(_record_rows(events)))}
     if len(written) == len(events):
         return
     unwritten = [e for e in events if e.id not in written]

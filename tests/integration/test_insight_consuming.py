@@ -172,14 +172,20 @@ async def test_a_batch_records_every_conversation_and_refuses_only_the_conflicti
 async def test_a_batch_keeps_each_conversations_own_lists_and_answers(
     insight: RunningInsight, feed: FakeIntake
 ) -> None:
-    """Recorded in one statement, each conversation keeps its own categories, support and
-    equity answers, whatever the lengths of its neighbours' lists."""
-    shapes = [(["housing"], [], None),
+    """Recorded in one statement (the batch's rows as one JSON text), each conversation keeps
+    its own categories, support and equity answers, whatever the lengths of its neighbours'
+    lists, and its words exactly as sent, however much of JSON's own syntax they hold."""
+    words = 'She said "it\'s fine" \\ not\n\tfine — ünïcode 🌱 {"a": [1, null]} \\u0041'
+    shapes = [(["housing"], [], None, {}),
               (["housing", "cultural_factors", "community_support"], ["talking therapies"],
-               {"ethnicity": "Prefer not to say"}),
-              (["employment"], ["carers' centre", "a, b and c", "food bank"], None),
-              (["community_support", "employment"], [], {"ethnicity": "Bangladeshi"})]
-    events = [feed.conversation(categories=c, support_shared=s, equity=e) for c, s, e in shapes]
+               {"ethnicity": "Prefer not to say"}, {}),
+              (["employment"], ["carers' centre", "a, b and c", "food bank"], None, {}),
+              (["community_support", "employment"], [], {"ethnicity": "Bangladeshi"}, {}),
+              (["housing"], ['"quoted" \\ group', "🌱"], {"ethnicity": 'Mixed "other" \\'},
+               {"summary": words, "place": "Saint-Étienne \"centre\""})]
+    events = [feed.conversation(categories=c, support_shared=s, equity=e, **more)
+              for c, s, e, more in shapes]
+    assert events[-1].data.summary == words
     [consumer] = insight.runtime.consumers
     outcomes = await consumer.process_batch([as_message(e, n) for n, e in enumerate(events)])
     assert [o.status for o in outcomes] == ["applied"] * len(events)

@@ -224,8 +224,10 @@ async def test_a_batch_of_drafts_leaves_each_insight_as_applying_them_one_by_one
     assert standing[ids[0]] is stored[0] and standing[ids[1]] is stored[1]
     for insight_id, event in standing.items():
         row = await priority.fetchrow(
-            "SELECT revision, event_id, conversation_ids FROM insights WHERE insight_id = $1",
-            insight_id)
+            "SELECT revision, event_id, conversation_ids, statement, category, source, drafted_at"
+            " FROM insights WHERE insight_id = $1", insight_id)
         assert row is not None
         assert (row["revision"], row["event_id"]) == (event.data.revision, event.id)
         assert list(row["conversation_ids"]) == list(event.data.conversation_ids)
+        assert (row["statement"], row["category"], row["source"], row["drafted_at"]) == (
+            event.data.statement, event.data.category, event.source, event.time)
