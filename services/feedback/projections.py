@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from contracts import AnyEvent
+from eventcore.db import json_rows
 from eventcore.store import EventStore
 
 GRAPH_TABLES = (
@@ -60,23 +61,45 @@ def fact_of(event: AnyEvent) -> Fact:
                 event.recordedtime, event.correlationid, event.traceparent, data)
 
 
+# Set-based from one JSON text (eventcore.db.json_rows), in the batch's order (`position` is
+# what `rebuild` refolds by). As pipelined rows (executemany) each fact cost PostgreSQL a Bind
+# and an Execute of its own (docs/performance.md finding 67).
 _RECORD = """
 INSERT INTO received_facts (event_id, event_type, source, sequence, subject_version, recorded_at,
        correlation_id, traceparent, facts)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING
+SELECT r.event_id, r.event_type, r.source, r.sequence, r.subject_version, r.recorded_at,
+       r.correlation_id, r.traceparent, r.facts
+  FROM ROWS FROM (json_to_recordset($1::text::json)
+                  AS (event_id uuid, event_type text, source text, sequence bigint,
+                      subject_version int, recorded_at timestamptz, correlation_id text,
+                      traceparent text, facts jsonb))
+       WITH ORDINALITY AS r(event_id, event_type, source, sequence, subject_version,
+                            recorded_at, correlation_id, traceparent, facts, position)
+ ORDER BY r.position
+ON CONFLICT (event_id) DO NOTHING
 """
 
 
 async def record_all(conn: asyncpg.Connection, facts: Sequence[Fact]) -> None:
-    """Keep the facts received (one pipelined round trip: asyncpg's executemany)."""
-    await conn.executemany(_RECORD, [
-        (f.event_id, f.event_type, f.source, f.sequence, f.subject_version, f.recorded_at,
-         f.correlation_id, f.traceparent, dict(f.data)) for f in facts])
+    """Keep the facts received, in order, in one statement."""
+    await conn.execute(_RECORD, json_rows([
+        {"event_id": f.event_id, "event_type": f.event_type, "source": f.source,
+         "sequence": f.sequence, "subject_version": f.subject_version,
+         "recorded_at": f.recorded_at, "correlation_id": f.correlation_id,
+         "traceparent": f.traceparent, "facts": f.data} for f in facts]))
 
 
-_FOLD_CONVERSATION = """
+# A conversation already in the graph stays as it is; of two in one run, the first is kept.
+_FOLD_CONVERSATIONS = """
 INSERT INTO graph_conversations (conversation_id, participant_id, categories, place, held_on,
-       event_id) VALUES ($1, $2, $3, $4, $5::text::date, $6)
+       event_id)
+SELECT r.conversation_id, r.participant_id, r.categories, r.place, r.held_on, r.event_id
+  FROM ROWS FROM (json_to_recordset($1::text::json)
+                  AS (conversation_id uuid, participant_id text, categories text[], place text,
+                      held_on date, event_id uuid))
+       WITH ORDINALITY AS r(conversation_id, participant_id, categories, place, held_on,
+                            event_id, position)
+ ORDER BY r.position
 ON CONFLICT (conversation_id) DO NOTHING
 """
 
@@ -97,12 +120,6 @@ RETURNING true
 """
 
 
-def _conversation_args(fact: Fact) -> tuple[Any, ...]:
-    d = fact.data
-    return (d["conversation_id"], d["participant_id"], list(d["categories"]), d["place"],
-            d["held_on"], fact.event_id)
-
-
 def _consent_args(fact: Fact) -> tuple[Any, ...]:
     d, c = fact.data, fact.data["consent"]
     return (d["participant_id"], c["to_recontact"], c["channel"], c["earliest_contact_on"],
@@ -113,8 +130,9 @@ async def fold_all(conn: asyncpg.Connection, facts: Sequence[Fact]) -> None:
     """Apply facts in order, a run of one type at a time, in a few statements per run whatever
     its length (profiled: folding insights, priorities and actions one by one took three round
     trips each, most of a feedback batch's time). Each run ends as folding its facts one by one
-    would: conversations and consent changes go as pipelined statements (executemany, each row
-    in order); of several facts for one insight, priority or action in a run, only the one
+    would: conversations go in one statement (the first of an id kept), consent changes as
+    pipelined statements (executemany, each row in order: whether one replaces another depends
+    on what the row holds by then); of several facts for one insight, priority or action in a run, only the one
     that folding in order would leave standing is written."""
     start = 0
     while start < len(facts):
@@ -127,7 +145,10 @@ async def fold_all(conn: asyncpg.Connection, facts: Sequence[Fact]) -> None:
 
 
 async def _conversations(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
-    await conn.executemany(_FOLD_CONVERSATION, [_conversation_args(f) for f in run])
+    await conn.execute(_FOLD_CONVERSATIONS, json_rows([
+        {"conversation_id": f.data["conversation_id"], "participant_id": f.data["participant_id"],
+         "categories": f.data["categories"], "place": f.data["place"],
+         "held_on": f.data["held_on"], "event_id": f.event_id} for f in run]))
     await _consents(conn, run)
 
 
