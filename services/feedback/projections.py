@@ -103,10 +103,8 @@ SELECT r.conversation_id, r.participant_id, r.categories, r.place, r.held_on, r.
 ON CONFLICT (conversation_id) DO NOTHING
 """
 
-_FOLD_CONSENT = """
-INSERT INTO graph_participants AS p (participant_id, to_recontact, channel, earliest_contact_on,
-       consent_source, consent_sequence, consent_at)
-VALUES ($1, $2, $3, $4::text::date, $5, $6, $7)
+# Latest consent wins: by the source's sequence, or by time between different sources.
+_CONSENT_WINS = """
 ON CONFLICT (participant_id) DO UPDATE
    SET to_recontact = EXCLUDED.to_recontact, channel = EXCLUDED.channel,
        earliest_contact_on = EXCLUDED.earliest_contact_on,
@@ -116,8 +114,23 @@ ON CONFLICT (participant_id) DO UPDATE
     OR (p.consent_source = EXCLUDED.consent_source
         AND p.consent_sequence < EXCLUDED.consent_sequence)
     OR (p.consent_source <> EXCLUDED.consent_source AND p.consent_at < EXCLUDED.consent_at)
-RETURNING true
 """
+
+_FOLD_CONSENT = """
+INSERT INTO graph_participants AS p (participant_id, to_recontact, channel, earliest_contact_on,
+       consent_source, consent_sequence, consent_at)
+VALUES ($1, $2, $3, $4::text::date, $5, $6, $7)
+""" + _CONSENT_WINS
+
+# A run naming each participant once: every row meets only what the graph held before the run,
+# so one statement folds it as the rows one by one would.
+_FOLD_CONSENTS = """
+INSERT INTO graph_participants AS p (participant_id, to_recontact, channel, earliest_contact_on,
+       consent_source, consent_sequence, consent_at)
+SELECT * FROM json_to_recordset($1::text::json)
+    AS r(participant_id text, to_recontact boolean, channel text, earliest_contact_on date,
+         consent_source text, consent_sequence bigint, consent_at timestamptz)
+""" + _CONSENT_WINS
 
 
 def _consent_args(fact: Fact) -> tuple[Any, ...]:
@@ -130,10 +143,11 @@ async def fold_all(conn: asyncpg.Connection, facts: Sequence[Fact]) -> None:
     """Apply facts in order, a run of one type at a time, in a few statements per run whatever
     its length (profiled: folding insights, priorities and actions one by one took three round
     trips each, most of a feedback batch's time). Each run ends as folding its facts one by one
-    would: conversations go in one statement (the first of an id kept), consent changes as
-    pipelined statements (executemany, each row in order: whether one replaces another depends
-    on what the row holds by then); of several facts for one insight, priority or action in a run, only the one
-    that folding in order would leave standing is written."""
+    would: conversations go in one statement (the first of an id kept); consent changes too, in
+    a run naming each participant once, otherwise as pipelined statements (executemany, each row
+    in order: whether one replaces another depends on what the row holds by then); of several
+    facts for one insight, priority or action in a run, only the one that folding in order
+    would leave standing is written."""
     start = 0
     while start < len(facts):
         kind = facts[start].event_type
@@ -153,7 +167,19 @@ async def _conversations(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
 
 
 async def _consents(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
-    await conn.executemany(_FOLD_CONSENT, [_consent_args(f) for f in run])
+    people = {f.data["participant_id"] for f in run}
+    if len(people) < len(run):
+        # Whether a later consent replaces an earlier one depends on what the row holds by
+        # then (and one statement may not update a row twice): one by one, in order.
+        await conn.executemany(_FOLD_CONSENT, [_consent_args(f) for f in run])
+        return
+    await conn.execute(_FOLD_CONSENTS, json_rows([
+        {"participant_id": f.data["participant_id"],
+         "to_recontact": f.data["consent"]["to_recontact"],
+         "channel": f.data["consent"]["channel"],
+         "earliest_contact_on": f.data["consent"]["earliest_contact_on"],
+         "consent_source": f.source, "consent_sequence": f.sequence,
+         "consent_at": f.recorded_at} for f in run]))
 
 
 async def _erasures(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:

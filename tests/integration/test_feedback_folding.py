@@ -31,6 +31,8 @@ from tests.integration.feedback_fixtures import Upstream
 pytestmark = pytest.mark.integration
 
 INTAKE, PARTNERS = Upstream("intake"), Upstream("insight")
+#: A second source of consent (a trust's own system, say): between sources, the later wins.
+ELSEWHERE = Upstream("elsewhere")
 
 
 async def _graph_pool(endpoints: StackEndpoints) -> asyncpg.Pool:
@@ -59,9 +61,9 @@ def _with(fact: Fact, **data: Any) -> Fact:
 class Facts:
     """Random facts over a few ids, so that runs repeat, revise and reorder them."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, people: int = 3) -> None:
         self.rng = rng
-        self.people = [f"p_{uuid4().hex[:12]}" for _ in range(3)]
+        self.people = [f"p_{uuid4().hex[:12]}" for _ in range(people)]
         self.conversations = [uuid4() for _ in range(5)]
         self.insights = [uuid4() for _ in range(3)]
         self.priorities = [uuid4() for _ in range(3)]
@@ -72,10 +74,15 @@ class Facts:
 
     def one(self) -> Fact:
         rng, kind = self.rng, self.rng.choice(
-            ["conversation", "insight", "insight", "priority", "action", "action", "erased"])
+            ["conversation", "conversation", "consent", "consent", "insight", "insight",
+             "priority", "action", "action", "erased"])
+        channel = rng.choice(["email", "none"])
         if kind == "conversation":
-            fact = _fact(INTAKE.conversation(rng.choice(self.people)))
+            fact = _fact(INTAKE.conversation(rng.choice(self.people), channel=channel))
             return _with(fact, conversation_id=rng.choice(self.conversations))
+        if kind == "consent":
+            return _fact(rng.choice([INTAKE, ELSEWHERE]).consent_changed(
+                rng.choice(self.people), rng.randint(2, 5), channel))
         if kind == "erased":
             return _fact(INTAKE.erased(rng.choice(self.people), 2))
         if kind == "insight":
@@ -105,12 +112,15 @@ async def _graph(pool: asyncpg.Pool, facts: Facts) -> dict[str, list[tuple[Any, 
     return graph
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("seed", "people"), [(seed, 3) for seed in range(6)]
+                         + [(seed, 40) for seed in range(6, 10)])
 async def test_a_batch_folds_as_its_facts_one_by_one(
-    pools: tuple[asyncpg.Pool, asyncpg.Pool], seed: int
+    pools: tuple[asyncpg.Pool, asyncpg.Pool], seed: int, people: int
 ) -> None:
+    """With 3 people a run of consents names some twice (folded one by one, in order); with 40
+    mostly once (one statement), each row meeting what earlier batches left."""
     at_once, one_by_one = pools
-    facts = Facts(random.Random(seed))
+    facts = Facts(random.Random(seed), people)
     for _ in range(3):  # each batch meets what the earlier ones left
         batch = [facts.one() for _ in range(30)]
         batch.sort(key=lambda f: f.event_type)  # long runs of one type, as batches often have
@@ -122,6 +132,7 @@ async def test_a_batch_folds_as_its_facts_one_by_one(
         assert await _graph(at_once, facts) == await _graph(one_by_one, facts)
     graph = await _graph(at_once, facts)
     assert graph["graph_insights"] and graph["graph_actions"] and graph["graph_priorities"]
+    assert graph["graph_participants"] and graph["graph_conversations"]
 
 
 async def test_of_two_revisions_in_one_batch_the_later_one_links(
