@@ -38,7 +38,8 @@ from eventcore.telemetry import current_traceparent, remote_parent, traceparent_
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Any], Awaitable[None]]
-#: Applies a run of consecutive fresh events of one type at once (say, one INSERT ... unnest).
+#: Applies a run of consecutive fresh events of one type at once (say, one INSERT ... SELECT
+#: FROM json_to_recordset).
 #: It must do exactly what the type's `Handler` would do for each, in order; raising rolls the
 #: batch back, and the one-message path (with the `Handler`) then finds the culprit.
 BatchHandler = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]

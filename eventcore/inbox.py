@@ -50,7 +50,8 @@ async def claim_many(conn: asyncpg.Connection, consumer: str, events: Sequence[A
                      traceparents: Sequence[str | None]) -> set[UUID]:
     """Record every event as applied by `consumer` in one statement; the ids that were fresh."""
     rows = [{"event_id": e.id, "event_type": e.type, "source": e.source, "sequence": e.sequence,
-             "traceparent": traceparent} for e, traceparent in zip(events, traceparents, strict=True)]
+             "traceparent": traceparent}
+            for e, traceparent in zip(events, traceparents, strict=True)]
     return {row["event_id"] for row in await conn.fetch(_CLAIM_MANY, consumer, json_rows(rows))}
 
 

@@ -32,6 +32,7 @@ from eventcore.settings import CoreSettings
 from golden_thread.bench import http_load, replay
 from golden_thread.bench.fixtures import conversation_bodies
 from golden_thread.bench.infra import create_database, stack_env, start_service, start_worker
+from golden_thread.demo.processes import ServiceProcess
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
@@ -120,9 +121,9 @@ async def _profile_insight(seconds: float, out: Path, work: Path) -> None:
 
 
 async def _profile_priority(seconds: float, out: Path, work: Path) -> None:
-    """priority on a generated history's insights (6,804 per 100,000 events: under a second's
-    work at its rate), so the same backlog is read by fresh consumer groups one after another,
-    each profiled, until `seconds` of its samples are taken; their stacks go into one file."""
+    """priority on a generated history's 13,608 insights (about a second's work at its rate):
+    fresh consumer groups read them one after another, `seconds` of them (7 s of py-spy each,
+    the group join included, which is idle and leaves no samples); one file of their stacks."""
     async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
         from golden_thread.bench.pipelines import generated_history, publish
 
@@ -135,23 +136,28 @@ async def _profile_priority(seconds: float, out: Path, work: Path) -> None:
                 proc = start_worker("priority", f"priority-profile-{n}", stack_env(ep, url),
                                     work, f"priority-{n}")
                 part = out.with_suffix(f".{n}")
-                try:  # after its imports; the group join takes ~5 s, idle (py-spy keeps no
-                    # idle samples)
-                    await _logged(proc.log_path, b"started", 60)
+                try:  # once its imports are done
+                    await _started(proc, 60)
                     recorder = spy(proc.process.pid, 7, part)
                     await asyncio.to_thread(recorder.wait)
                 finally:
                     proc.stop()
+                if not part.exists():
+                    raise RuntimeError(f"py-spy wrote no samples of priority round {n + 1}")
                 merged.write(part.read_bytes())
                 part.unlink()
         print(f"priority read {len(history['InsightDrafted']):,} insights {rounds} times")
 
 
-async def _logged(path: Path, line: bytes, timeout_s: float) -> None:
+async def _started(proc: ServiceProcess, timeout_s: float) -> None:
+    """Until the worker says "started" (bench.worker prints it once its runtime has started)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while line not in path.read_bytes():
+    while b"started" not in proc.log_path.read_bytes():
+        if proc.process.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited with {proc.process.returncode}; "
+                               f"see {proc.log_path}")
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"{path.name} did not say {line.decode()!r}")
+            raise TimeoutError(f"{proc.name} did not start in {timeout_s} s; see {proc.log_path}")
         await asyncio.sleep(0.05)
 
 

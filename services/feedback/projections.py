@@ -86,7 +86,7 @@ async def record_all(conn: asyncpg.Connection, facts: Sequence[Fact]) -> None:
         {"event_id": f.event_id, "event_type": f.event_type, "source": f.source,
          "sequence": f.sequence, "subject_version": f.subject_version,
          "recorded_at": f.recorded_at, "correlation_id": f.correlation_id,
-         "traceparent": f.traceparent, "facts": f.data} for f in facts]))
+         "traceparent": f.traceparent, "facts": dict(f.data)} for f in facts]))
 
 
 # A conversation already in the graph stays as it is; of two in one run, the first is kept.
@@ -168,9 +168,10 @@ async def _conversations(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
 
 async def _consents(conn: asyncpg.Connection, run: Sequence[Fact]) -> None:
     people = {f.data["participant_id"] for f in run}
-    if len(people) < len(run):
+    if len(people) < len(run) or len(run) == 1:
         # Whether a later consent replaces an earlier one depends on what the row holds by
-        # then (and one statement may not update a row twice): one by one, in order.
+        # then (and one statement may not update a row twice): one by one, in order. (A run of
+        # one goes the same way: one row either way.)
         await conn.executemany(_FOLD_CONSENT, [_consent_args(f) for f in run])
         return
     await conn.execute(_FOLD_CONSENTS, json_rows([

@@ -42,9 +42,9 @@ def _require_trusted(event: Any, trusted: Collection[str]) -> None:
             f"source {event.source!r} may not publish {event.type}; trusted: {', '.join(trusted)}")
 
 
-# A batch's conversations in one statement, a row per conversation from one JSON array
-# (docs/performance.md finding 66). Row by row (executemany), the statement cost 21 µs per conversation in
-# PostgreSQL (pg_stat_statements, docs/performance.md 46). Erasure is read per row. Two events
+# A batch's conversations in one statement, a row per conversation from one JSON text
+# (docs/performance.md finding 66). Row by row (executemany), the statement cost 21 µs per
+# conversation in PostgreSQL (pg_stat_statements, docs/performance.md 46). Erasure is read per row. Two events
 # claiming one conversation in a batch: one is written, the read-back names the other, the batch
 # rolls back and is applied one message at a time, in order (as before).
 _RECORD = """

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -77,12 +78,14 @@ class Facts:
             ["conversation", "conversation", "consent", "consent", "insight", "insight",
              "priority", "action", "action", "erased"])
         channel = rng.choice(["email", "none"])
+        earliest = rng.choice([None, date(2026, 3, rng.randint(1, 28))])
         if kind == "conversation":
-            fact = _fact(INTAKE.conversation(rng.choice(self.people), channel=channel))
+            fact = _fact(INTAKE.conversation(rng.choice(self.people), channel=channel,
+                                             earliest=earliest))
             return _with(fact, conversation_id=rng.choice(self.conversations))
         if kind == "consent":
             return _fact(rng.choice([INTAKE, ELSEWHERE]).consent_changed(
-                rng.choice(self.people), rng.randint(2, 5), channel))
+                rng.choice(self.people), rng.randint(2, 5), channel, earliest))
         if kind == "erased":
             return _fact(INTAKE.erased(rng.choice(self.people), 2))
         if kind == "insight":
@@ -118,9 +121,12 @@ async def test_a_batch_folds_as_its_facts_one_by_one(
     pools: tuple[asyncpg.Pool, asyncpg.Pool], seed: int, people: int
 ) -> None:
     """With 3 people a run of consents names some twice (folded one by one, in order); with 40
-    mostly once (one statement), each row meeting what earlier batches left."""
+    mostly once (one statement), each row meeting what earlier batches left. Folded one by one,
+    consents go by the row-at-a-time statement, so the two sides share no consent SQL; the
+    conversations, written by one statement on both sides, are checked against the facts."""
     at_once, one_by_one = pools
     facts = Facts(random.Random(seed), people)
+    first: dict[str, Fact] = {}  # of each conversation id, its first fact: the one that stands
     for _ in range(3):  # each batch meets what the earlier ones left
         batch = [facts.one() for _ in range(30)]
         batch.sort(key=lambda f: f.event_type)  # long runs of one type, as batches often have
@@ -130,6 +136,14 @@ async def test_a_batch_folds_as_its_facts_one_by_one(
             async with one_by_one.acquire() as conn, conn.transaction():
                 await fold_all(conn, [fact])
         assert await _graph(at_once, facts) == await _graph(one_by_one, facts)
+        for fact in batch:
+            if fact.event_type == "ConversationLogged":
+                first.setdefault(fact.data["conversation_id"], fact)
+        assert (await _graph(at_once, facts))["graph_conversations"] == sorted((
+            (str(f.data["conversation_id"]), f.data["participant_id"],
+             str(list(f.data["categories"])), f.data["place"], f.data["held_on"],
+             str(f.event_id))
+            for f in first.values()), key=repr)
     graph = await _graph(at_once, facts)
     assert graph["graph_insights"] and graph["graph_actions"] and graph["graph_priorities"]
     assert graph["graph_participants"] and graph["graph_conversations"]
@@ -153,6 +167,34 @@ async def test_of_two_revisions_in_one_batch_the_later_one_links(
                                   " WHERE insight_id = $1", insight_id)
     assert revision == 3
     assert {r["conversation_id"] for r in linked} == {first, second}  # the first revision 3
+
+
+async def test_a_batch_of_facts_is_kept_whole_in_its_order_and_each_once(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool]
+) -> None:
+    """received_facts' position is the order `rebuild` refolds in: a batch's facts get theirs in
+    the batch's order, by one statement; an event in it twice is kept once, as first seen."""
+    at_once, _ = pools
+    facts = Facts(random.Random(7), 40)
+    batch = [facts.one() for _ in range(40)]
+    batch[5] = dataclasses.replace(batch[5], traceparent=None)
+    batch.insert(20, batch[3])  # delivered twice in one batch
+    async with at_once.acquire() as conn, conn.transaction():
+        await record_all(conn, batch)
+        rows = await conn.fetch("SELECT * FROM received_facts WHERE event_id = ANY($1::uuid[])"
+                                " ORDER BY position", [f.event_id for f in batch])
+    first: dict[UUID, Fact] = {}
+    for fact in batch:
+        first.setdefault(fact.event_id, fact)
+    kept = list(first.values())  # in order of first arrival
+    assert len(rows) == len(kept) == 40
+    for row, fact in zip(rows, kept, strict=True):
+        assert (row["event_id"], row["event_type"], row["source"], row["sequence"],
+                row["subject_version"], row["recorded_at"], row["correlation_id"],
+                row["traceparent"], row["facts"]) == (
+            fact.event_id, fact.event_type, fact.source, fact.sequence, fact.subject_version,
+            fact.recorded_at, fact.correlation_id, fact.traceparent, dict(fact.data))
+    assert rows[5]["traceparent"] is None
 
 
 async def test_rebuild_refolds_the_graph_it_had(pools: tuple[asyncpg.Pool, asyncpg.Pool]

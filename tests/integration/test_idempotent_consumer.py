@@ -162,7 +162,8 @@ async def inbox_rows(runtime: ServiceRuntime, ids: list[str]) -> list[asyncpg.Re
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         return list(await conn.fetch(
-            "SELECT event_id::text, outcome, processed_at, traceparent FROM inbox"
+            "SELECT event_id::text, outcome, processed_at, traceparent, event_type, source,"
+            " sequence FROM inbox"
             " WHERE consumer = $1 AND event_id = ANY($2::uuid[])", CONSUMER, ids))
 
 
@@ -177,6 +178,9 @@ async def test_a_batch_is_applied_in_one_transaction_and_repeats_in_it_count_onc
     rows = await inbox_rows(consumer, ids)
     assert len(rows) == 40 and len({r["processed_at"] for r in rows}) == 1  # one transaction
     assert all(r["traceparent"] for r in rows)
+    sent = {e["id"]: e for e in map(json.loads, values)}  # every column from its own event
+    assert {r["event_id"]: (r["event_type"], r["source"], r["sequence"]) for r in rows} == {
+        i: (e["type"], e["source"], e["sequence"]) for i, e in sent.items()}
     for event_id in ids:
         assert await effects(consumer, event_id) == 1
     again = await consumer.consumers[0].process_batch(batch[:10])

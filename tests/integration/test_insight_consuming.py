@@ -191,8 +191,10 @@ async def test_a_batch_keeps_each_conversations_own_lists_and_answers(
     assert [o.status for o in outcomes] == ["applied"] * len(events)
     for event in events:
         [row] = await insight.fetch(
-            "SELECT categories, support_shared, equity, summary, quote_count, held_on, place"
-            " FROM conversations WHERE event_id = $1", event.id)
+            "SELECT categories, support_shared, equity, summary, quote_count, held_on, place,"
+            " conversation_id, source, source_sequence, participant_id, setting,"
+            " categories_version, erased, logged_at FROM conversations WHERE event_id = $1",
+            event.id)
         data = event.data
         equity = (None if data.equity is None
                   else data.equity.model_dump(mode="json", exclude_none=True))
@@ -200,3 +202,8 @@ async def test_a_batch_keeps_each_conversations_own_lists_and_answers(
                 row["quote_count"], row["held_on"], row["place"]) == (
             list(data.categories), list(data.support_shared), equity, data.summary,
             len(data.quotes), data.held_on, data.place)
+        assert (row["conversation_id"], row["source"], row["source_sequence"],
+                row["participant_id"], row["setting"], row["categories_version"], row["erased"],
+                row["logged_at"]) == (
+            data.conversation_id, event.source, event.sequence, data.participant_id,
+            data.setting, data.categories_version, False, event.recordedtime)
