@@ -2,6 +2,7 @@
 
     python -m golden_thread.bench.profile intake  --seconds 20   # the intake service process
     python -m golden_thread.bench.profile insight --seconds 20   # an insight consumer worker
+    python -m golden_thread.bench.profile feedback --seconds 15  # a feedback consumer worker
     python -m golden_thread.bench.profile priority --seconds 4   # 4 priority groups in turn
     python -m golden_thread.bench.profile store   --seconds 10   # EventStore.append, 8 conns
     python -m golden_thread.bench.profile replay  --events 200000  # audit replay from the stores
@@ -104,14 +105,24 @@ async def _profile_intake(seconds: float, out: Path, work: Path) -> None:
             proc.stop()
 
 
-async def _profile_insight(seconds: float, out: Path, work: Path) -> None:
+#: What a consumer reads from a generated history, in the order published, and about how many
+#: events a second it gets through (so that the backlog outlasts the profile's window).
+_CONSUMES = {
+    "insight": (("ConversationLogged",), 8_000),
+    "feedback": (("ConversationLogged", "ParticipantErased", "InsightDrafted", "PriorityAgreed",
+                  "ActionTaken"), 6_000),
+}
+
+
+async def _profile_consumer(service: str, seconds: float, out: Path, work: Path) -> None:
+    types, rate = _CONSUMES[service]
     async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
         from golden_thread.bench.pipelines import generated_history, publish
 
-        history = generated_history(int(seconds * 8_000))  # a backlog that outlasts the window
-        await publish(ep, history["ConversationLogged"])
+        history = generated_history(int(seconds * rate * 1.5))
+        await publish(ep, [e for t in types for e in history.get(t, [])])
         url = await create_database(ep, "profile")
-        proc = start_worker("insight", "insight-profile", stack_env(ep, url), work, "insight")
+        proc = start_worker(service, f"{service}-profile", stack_env(ep, url), work, service)
         try:
             await asyncio.sleep(6)  # the group join
             recorder = spy(proc.process.pid, seconds, out)
@@ -187,7 +198,7 @@ async def _profile_replay(events: int, out: Path, work: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("target", choices=("intake", "insight", "priority", "store", "replay"))
+    parser.add_argument("target", choices=("intake", "insight", "feedback", "priority", "store", "replay"))
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=None)
@@ -199,9 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.target == "replay":
             asyncio.run(_profile_replay(args.events, out, work))
         else:
-            job = {"intake": _profile_intake, "insight": _profile_insight,
-                   "priority": _profile_priority, "store": _profile_store}[args.target]
-            asyncio.run(job(args.seconds, out, work))
+            if args.target in _CONSUMES:
+                asyncio.run(_profile_consumer(args.target, args.seconds, out, work))
+            else:
+                job = {"intake": _profile_intake, "priority": _profile_priority,
+                       "store": _profile_store}[args.target]
+                asyncio.run(job(args.seconds, out, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"raw stacks: {out} (load average {os.getloadavg()[0]:.2f})")
