@@ -53,9 +53,15 @@ async def plan(conn: asyncpg.Connection, action_ids: Iterable[UUID], notify_from
         [p.participant_id for _, p in planned], [p.channel for _, p in planned],
         [p.due_on for _, p in planned], [a for a, _ in planned],
     )
-    for row in fresh:
-        log.info("planned notification of %s about action %s", row["participant_id"],
-                 row["action_id"])
+    if fresh:
+        # One line per batch (a line per notification was 3.7 % of feedback's samples with the
+        # JSON log formatter); each one at DEBUG, which costs nothing when off.
+        log.info("planned %d notifications about %d actions", len(fresh),
+                 len({row["action_id"] for row in fresh}))
+        if log.isEnabledFor(logging.DEBUG):
+            for row in fresh:
+                log.debug("planned notification of %s about action %s", row["participant_id"],
+                          row["action_id"])
     return len(fresh)
 
 

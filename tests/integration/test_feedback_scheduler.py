@@ -4,6 +4,7 @@ two senders at once, the send-time consent check, and the crash window after SMT
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -118,6 +119,18 @@ async def test_the_same_people_are_planned_whatever_order_the_thread_arrives_in(
     upstream, action = thread(pids[:2])
     await consume(pool, *upstream, action)
     assert await planned_for(pool, action) == sorted(pids[:2])
+
+
+async def test_planning_logs_one_line_per_batch_with_its_counts(
+    pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    pids = people(3)
+    upstream, action = thread(pids)
+    with caplog.at_level(logging.INFO, logger="services.feedback.planning"):
+        await consume(pool, *upstream, action)
+    lines = [r.getMessage() for r in caplog.records if r.name == "services.feedback.planning"]
+    assert lines == ["planned 3 notifications about 1 actions"]
+    assert not any(pid in line for pid in pids for line in lines)
 
 
 async def test_a_later_version_of_an_action_plans_nobody_twice(pool: asyncpg.Pool) -> None:
