@@ -21,8 +21,9 @@ import asyncpg
 
 from eventcore.consumer import BatchHandler, DomainRejection, Handler
 from services.feedback.adapters.graph import actions_fed_by
+from services.feedback.facts import fact_of, record_all
 from services.feedback.planning import consent_of, follow_consent, plan
-from services.feedback.projections import UPSTREAM_TYPES, fact_of, fold_all, record_all
+from services.feedback.projections import UPSTREAM_TYPES, fold_all
 
 _ABOUT_CONSENT = ("ConsentChanged", "ParticipantErased")
 GRAPH_LOCK = int.from_bytes(hashlib.sha256(b"feedback.graph").digest()[:8], "big", signed=True)

@@ -18,14 +18,8 @@ from eventcore.db import create_pool, migrate
 from eventcore.embedded import StackEndpoints
 from eventcore.store import EventStore
 from services.feedback.bootstrap import MIGRATIONS
-from services.feedback.projections import (
-    GRAPH_TABLES,
-    Fact,
-    fact_of,
-    fold_all,
-    rebuild,
-    record_all,
-)
+from services.feedback.facts import Fact, fact_of, record_all
+from services.feedback.projections import GRAPH_TABLES, fold_all, rebuild
 from tests.conftest import create_database
 from tests.integration.feedback_fixtures import Upstream
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from contracts.registry import parse_event
-from services.feedback.projections import UPSTREAM_TYPES, fact_of
+from services.feedback.facts import fact_of
+from services.feedback.projections import UPSTREAM_TYPES
 
 EXAMPLES = Path(__file__).parents[2] / "contracts" / "examples"
 _KEPT = {
