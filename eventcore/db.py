@@ -29,10 +29,10 @@ def json_rows(rows: Sequence[Mapping[str, object]]) -> str:
     r(column type, ...)` (keys named as the columns: a key missing reads as NULL, so test that
     every column arrives; UUIDs, dates and datetimes as orjson writes them, lists as JSON arrays
     for array columns). Datetimes must be aware: a naive one would be read in the session's
-    time zone. One text parameter for the whole
-    batch: asyncpg encodes an array parameter element by element, ≈ 2.3 µs of client CPU per
-    row of six columns against ≈ 0.9 µs for this (docs/performance.md finding 66). Text, not
-    json, so that it reads the same on a connection with or without the pool's json codec."""
+    time zone. One text parameter for the whole batch: asyncpg encodes an array parameter
+    element by element, ≈ 2.3 µs of client CPU per row of six columns against ≈ 0.9 µs for
+    this (docs/performance.md finding 66). Text, not json, so that it reads the same on a
+    connection with or without the pool's json codec."""
     return orjson.dumps(rows, default=_uuid_text).decode()
 
 

@@ -198,7 +198,8 @@ async def _profile_replay(events: int, out: Path, work: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("target", choices=("intake", "insight", "feedback", "priority", "store", "replay"))
+    parser.add_argument("target", choices=("intake", "insight", "feedback", "priority", "store",
+                                           "replay"))
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=None)
@@ -209,13 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.target == "replay":
             asyncio.run(_profile_replay(args.events, out, work))
+        elif args.target in _CONSUMES:
+            asyncio.run(_profile_consumer(args.target, args.seconds, out, work))
         else:
-            if args.target in _CONSUMES:
-                asyncio.run(_profile_consumer(args.target, args.seconds, out, work))
-            else:
-                job = {"intake": _profile_intake, "priority": _profile_priority,
-                       "store": _profile_store}[args.target]
-                asyncio.run(job(args.seconds, out, work))
+            job = {"intake": _profile_intake, "priority": _profile_priority,
+                   "store": _profile_store}[args.target]
+            asyncio.run(job(args.seconds, out, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"raw stacks: {out} (load average {os.getloadavg()[0]:.2f})")
