@@ -73,9 +73,12 @@ class CoreSettings(BaseSettings):
         "(an in-memory broker loses it on restart; the relay then re-publishes from its store).",
     )
     consumer_batch_max_records: int = Field(
-        default=500, ge=1, le=10_000,
+        default=2_000, ge=1, le=10_000,
         description="Most messages a consumer applies in one transaction (one inbox statement, "
-        "one offset commit). 1 means one message per transaction.",
+        "one offset commit). 1 means one message per transaction. Batches this large happen "
+        "only when a consumer has a backlog (under a steady load a fetch brings a few); 2,000 "
+        "caught up 7-9 % quicker than 500 for priority and feedback, ≈ 3 % for insight "
+        "(docs/performance.md, finding 70). A smaller value shortens what one failure retries.",
     )
     consumer_batch_wait_ms: int = Field(
         default=5, ge=1, le=1_000,
