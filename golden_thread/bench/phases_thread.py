@@ -208,26 +208,24 @@ async def _e2e_round(ctx: Context, rate: float) -> dict[str, float]:
                                            seconds=plan.e2e_seconds, rate=rate,
                                            authorize=_authorize(ctx))
         accepted = dict(results.accepted_at)
-
-        async def visible() -> dict[str, float]:
-            conn = await asyncpg.connect(ctx.system_url)
-            try:
+        seen: dict[str, float] = {}
+        # One kept connection: a new one per look is a forked backend on the server insight
+        # is still writing to (finding 51).
+        conn = await asyncpg.connect(ctx.system_url)
+        try:
+            async def all_visible() -> bool:
                 rows = await conn.fetch(
                     "SELECT conversation_id::text AS id,"
                     " extract(epoch FROM received_at)::float8 AS t"
                     " FROM insight.conversations WHERE conversation_id = ANY($1::uuid[])",
-                    list(accepted))
-            finally:
-                await conn.close()
-            return {r["id"]: r["t"] for r in rows}
+                    [c for c in accepted if c not in seen])
+                seen.update((r["id"], r["t"]) for r in rows)
+                return len(seen) >= len(accepted)
 
-        seen: dict[str, float] = {}
-
-        async def all_visible() -> bool:
-            seen.update(await visible())
-            return len(seen) >= len(accepted)
-
-        await wait_for(all_visible, "insight to show every conversation", plan.timeout_s, 0.2)
+            await wait_for(all_visible, "insight to show every conversation", plan.timeout_s,
+                           0.2)
+        finally:
+            await conn.close()
         latencies = [(seen[cid] - at) * 1000 for cid, at in accepted.items()]
         sent_at = await _publish_times(ctx.endpoints, set(accepted))
         relay = [(sent_at[c] - at) * 1000 for c, at in accepted.items() if c in sent_at]

@@ -31,6 +31,7 @@ from contracts.topics import ALL_TOPICS
 from eventcore.embedded import EmbeddedStack
 from eventcore.settings import CoreSettings
 from golden_thread.bench import http_load, replay
+from golden_thread.bench.ab import CONSUMES
 from golden_thread.bench.fixtures import conversation_bodies
 from golden_thread.bench.infra import create_database, stack_env, start_service, start_worker
 from golden_thread.demo.processes import ServiceProcess
@@ -105,17 +106,12 @@ async def _profile_intake(seconds: float, out: Path, work: Path) -> None:
             proc.stop()
 
 
-#: What a consumer reads from a generated history, in the order published, and about how many
-#: events a second it gets through (so that the backlog outlasts the profile's window).
-_CONSUMES = {
-    "insight": (("ConversationLogged",), 8_000),
-    "feedback": (("ConversationLogged", "ParticipantErased", "InsightDrafted", "PriorityAgreed",
-                  "ActionTaken"), 6_000),
-}
+#: About how many events a second a consumer gets through (the backlog must outlast the window).
+_RATES = {"insight": 8_000, "feedback": 6_000}
 
 
 async def _profile_consumer(service: str, seconds: float, out: Path, work: Path) -> None:
-    types, rate = _CONSUMES[service]
+    types, rate = CONSUMES[service], _RATES[service]
     async with EmbeddedStack(CoreSettings(), topics=ALL_TOPICS, work_dir=work / "stack") as ep:
         from golden_thread.bench.pipelines import generated_history, publish
 
@@ -210,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.target == "replay":
             asyncio.run(_profile_replay(args.events, out, work))
-        elif args.target in _CONSUMES:
+        elif args.target in _RATES:
             asyncio.run(_profile_consumer(args.target, args.seconds, out, work))
         else:
             job = {"intake": _profile_intake, "priority": _profile_priority,

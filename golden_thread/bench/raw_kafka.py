@@ -180,8 +180,8 @@ async def mirrored_topic(endpoints: StackEndpoints, payload_size: int,
 async def latency(endpoints: StackEndpoints, topic: str, payload_size: int, rate: float,
                   seconds: float) -> tuple[float, float]:
     """Send-to-receipt latency p50 and p99 (ms) at `rate` msg/s for `seconds` on `topic` (a
-    `mirrored_topic`), the consumer's fetch wait as the services have it. The consumer is assigned its partitions
-    (no group join) and starts at the end."""
+    `mirrored_topic`), the consumer's fetch wait as the services have it. The consumer is
+    assigned its partitions (no group join) and starts at the end."""
     filler = b"x" * payload_size
     prod = producer(endpoints)
     await prod.start()
