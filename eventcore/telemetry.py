@@ -6,6 +6,10 @@ parentbased_always_on) and OTEL_TRACES_SAMPLER_ARG, the ratio of the traceidrati
 (default 1); a value the SDK would silently replace stops the service at start-up. Metrics are read by a Prometheus reader into the
 service's own registry, served at /metrics. Each service keeps its own providers (not the global
 ones), so several services in one process (as in tests) stay apart.
+
+A service that exports no spans (no exporter and no extra processor) gets a tracer that records
+nothing (`UnrecordedTracer`): its spans carry the ids and the sampled flag the SDK's would, so
+trace context still flows through logs, stored events and messages unchanged.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
     DEFAULT_OFF,
     DEFAULT_ON,
+    Decision,
     ParentBasedTraceIdRatio,
     Sampler,
     TraceIdRatioBased,
@@ -116,16 +122,58 @@ def _exporter_from_environment() -> SpanExporter | None:
     return None
 
 
+class UnrecordedTracer(trace.Tracer):
+    """The tracer of a service whose spans go nowhere (no exporter, no processor): each span
+    gets what the SDK's tracer would give it (its parent's trace id, or a new one; a span id of
+    its own; the configured sampler's decision as its sampled flag and trace state) and records
+    nothing. Context flows on exactly as before (logs, stored traceparents, message headers);
+    what is saved is the SDK building, filling and ending a span that no one reads: a consumer
+    starts one per event, ≈ a sixth of its CPU per event (docs/performance.md, finding 71)."""
+
+    def __init__(self, sampler: Sampler, ids: IdGenerator) -> None:
+        self._sampler = sampler
+        self._ids = ids
+
+    def start_span(  # the API's signature; attributes and links reach only the sampler
+        self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Any = None, links: Any = None, start_time: int | None = None,
+        record_exception: bool = True, set_status_on_exception: bool = True,
+    ) -> Span:
+        parent = trace.get_current_span(context).get_span_context()
+        trace_id = parent.trace_id if parent.is_valid else self._ids.generate_trace_id()
+        decision = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
+        sampled = decision.decision is Decision.RECORD_AND_SAMPLE  # the SDK's is_sampled()
+        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        return NonRecordingSpan(SpanContext(trace_id, self._ids.generate_span_id(),
+                                            is_remote=False, trace_flags=flags,
+                                            trace_state=decision.trace_state))
+
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]  # the API's is a context manager too
+        self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Any = None, links: Any = None, start_time: int | None = None,
+        record_exception: bool = True, set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[Span]:
+        span = self.start_span(name, context, kind, attributes, links)
+        with trace.use_span(span, end_on_exit=end_on_exit) as current:
+            yield current
+
+
 @dataclass
 class Telemetry:
     service: str
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     registry: CollectorRegistry
+    #: Whether any span processor (an exporter's, or a test's) receives this service's spans.
+    exports_spans: bool = True
     _extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tracer(self) -> trace.Tracer:
+        if not self.exports_spans:
+            return UnrecordedTracer(self.tracer_provider.sampler, self.tracer_provider.id_generator)
         return self.tracer_provider.get_tracer(f"golden_thread.{self.service}")
 
     def prometheus_text(self) -> bytes:
@@ -141,14 +189,14 @@ def configure_telemetry(service: str) -> Telemetry:
                                 "service.namespace": "golden-thread"})
     tracer_provider = TracerProvider(resource=resource, sampler=sampler_setting().sampler())
     exporter = _exporter_from_environment()
-    if exporter is not None:
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
-    for processor in EXTRA_SPAN_PROCESSORS:
+    processors: list[SpanProcessor] = [] if exporter is None else [BatchSpanProcessor(exporter)]
+    for processor in [*processors, *EXTRA_SPAN_PROCESSORS]:
         tracer_provider.add_span_processor(processor)
     registry = CollectorRegistry()  # this service's own, not the process-wide one
     reader = PrometheusMetricReader(registry=registry)
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-    return Telemetry(service, tracer_provider, meter_provider, registry)
+    return Telemetry(service, tracer_provider, meter_provider, registry,
+                     exports_spans=bool(processors or EXTRA_SPAN_PROCESSORS))
 
 
 def current_traceparent() -> str | None:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider, sampling
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -28,20 +30,36 @@ from eventcore.telemetry import (
 Configure = Callable[[str], Telemetry]
 
 
-@pytest.fixture
-def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
+@pytest.fixture(params=["exported", "not exported"])
+def configure(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+              ) -> Iterator[Configure]:
+    """Services whose spans a processor receives (the SDK's tracer), or that export none (the
+    tracer that records nothing): the sampling decisions must be the same."""
     monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
     monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    if request.param == "exported":
+        monkeypatch.setattr(core_telemetry, "EXTRA_SPAN_PROCESSORS",
+                            [SimpleSpanProcessor(InMemorySpanExporter())])
     made: list[Telemetry] = []
 
     def make(service: str) -> Telemetry:
         made.append(configure_telemetry(service))
+        assert made[-1].exports_spans == (request.param == "exported")
         return made[-1]
 
     yield make
     for telemetry in made:
         telemetry.shutdown()
+
+
+def kept(span: trace.Span, service: Telemetry) -> bool:
+    """Whether `span` is kept: its sampled flag, which travels on. The SDK's tracer records
+    exactly the sampled spans; a service that exports no spans records none."""
+    sampled = span.get_span_context().trace_flags.sampled
+    assert span.is_recording() == (sampled and service.exports_spans)
+    assert span.get_span_context().is_valid
+    return sampled
 
 
 def sampler(monkeypatch: pytest.MonkeyPatch, name: str, arg: str | None = None) -> None:
@@ -59,15 +77,15 @@ def journey(intake: Telemetry, insight: Telemetry) -> list[bool]:
     """Whether each hop of one conversation's journey records: intake's request, its relay's
     publish, insight's apply (each continuing the traceparent the one before handed on)."""
     with intake.tracer.start_as_current_span("POST /conversations", kind=SpanKind.SERVER) as request:
-        hops = [request.is_recording()]  # an ended span records no more: ask while it is open
+        hops = [kept(request, intake)]  # an ended span records no more: ask while it is open
         stored = {"traceparent": current_traceparent() or ""}
     with span_from(intake.tracer, "intake.conversations.v1 publish", stored,
                    kind=SpanKind.PRODUCER) as publish:
-        hops.append(publish.is_recording())
+        hops.append(kept(publish, intake))
         header = {"traceparent": current_traceparent() or ""}
     with span_from(insight.tracer, "intake.conversations.v1 apply", header,
                    kind=SpanKind.CONSUMER) as apply:
-        hops.append(apply.is_recording())
+        hops.append(kept(apply, insight))
     return hops
 
 
@@ -81,7 +99,7 @@ def test_at_ratio_0_a_new_journey_is_dropped_whole(
     sampler(monkeypatch, "parentbased_traceidratio", "0")
     intake, insight = configure("intake"), configure("insight")
     with intake.tracer.start_as_current_span("POST /conversations") as root:
-        assert not root.is_recording()
+        assert not kept(root, intake)
         assert not sampled_flag(current_traceparent()), "the decision travels on"
     assert journey(intake, insight) == [False, False, False]
 
@@ -91,8 +109,8 @@ def test_at_ratio_0_a_journey_sampled_upstream_is_still_recorded(
     sampler(monkeypatch, "parentbased_traceidratio", "0")
     insight = configure("insight")
     with span_from(insight.tracer, "apply", remote_parent(sampled=True),
-                   kind=SpanKind.CONSUMER) as kept:
-        assert kept.is_recording()
+                   kind=SpanKind.CONSUMER) as apply:
+        assert kept(apply, insight)
         assert sampled_flag(current_traceparent())
 
 
@@ -112,7 +130,7 @@ def test_at_ratio_1_every_journey_is_recorded(
     assert all(all(journey(intake, insight)) for _ in range(50))
     with span_from(insight.tracer, "apply", remote_parent(sampled=True),
                    kind=SpanKind.CONSUMER) as child:
-        assert child.is_recording()
+        assert kept(child, insight)
     assert sampler_description() == "parentbased_traceidratio 1.0"
 
 
@@ -122,7 +140,7 @@ def test_a_caller_that_dropped_its_trace_is_followed_even_at_ratio_1(
     insight = configure("insight")
     with span_from(insight.tracer, "apply", remote_parent(sampled=False),
                    kind=SpanKind.CONSUMER) as child:
-        assert not child.is_recording()
+        assert not kept(child, insight)
         assert not sampled_flag(current_traceparent())
 
 
@@ -140,6 +158,49 @@ def test_an_empty_value_counts_as_unset(
     sampler(monkeypatch, "parentbased_traceidratio", empty)
     assert sampler_description() == "parentbased_traceidratio 1.0"  # the specification's default
     assert journey(configure("intake"), configure("insight")) == [True, True, True]
+
+
+def test_each_hop_continues_the_trace_with_a_span_of_its_own(configure: Configure) -> None:
+    """Exported or not, a journey is one trace id; each hop has its own span id, handed on as
+    the next hop's parent (what logs and stored events carry)."""
+    intake, insight = configure("intake"), configure("insight")
+    with intake.tracer.start_as_current_span("POST /conversations", kind=SpanKind.SERVER) as request:
+        stored = {"traceparent": current_traceparent() or ""}
+    with span_from(intake.tracer, "publish", stored, kind=SpanKind.PRODUCER) as publish:
+        header = {"traceparent": current_traceparent() or ""}
+    with span_from(insight.tracer, "apply", header, kind=SpanKind.CONSUMER) as apply:
+        inside = trace.get_current_span()
+    hops = [span.get_span_context() for span in (request, publish, apply)]
+    assert len({hop.trace_id for hop in hops}) == 1
+    assert len({hop.span_id for hop in hops}) == 3
+    assert inside is apply and trace.get_current_span() is not apply, "current inside, not after"
+    assert stored["traceparent"] == traceparent_of(request)
+    assert header["traceparent"] == traceparent_of(publish)
+
+
+def test_a_service_exporting_nothing_starts_new_traces_and_keeps_errors_raised(
+        configure: Configure) -> None:
+    service = configure("insight")
+    roots = [service.tracer.start_span("root") for _ in range(50)]
+    assert len({root.get_span_context().trace_id for root in roots}) == 50
+    assert all(root.get_span_context().is_valid for root in roots)
+    with pytest.raises(KeyError, match="raised inside"), \
+            service.tracer.start_as_current_span("failing"):
+        raise KeyError("raised inside")
+    assert current_traceparent() is None
+
+
+def test_the_tracer_exporting_nothing_carries_the_callers_trace_state(
+        configure: Configure) -> None:
+    """A tracestate that came in is handed on, as the SDK's ParentBased sampler hands it on."""
+    insight = configure("insight")
+    carrier = {"traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01",
+               "tracestate": "congo=t61rcWkgMzE"}
+    with span_from(insight.tracer, "apply", carrier, kind=SpanKind.CONSUMER):
+        written: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(written)
+    assert written["tracestate"] == "congo=t61rcWkgMzE"
+    assert written["traceparent"].split("-")[1] == carrier["traceparent"].split("-")[1]
 
 
 def test_the_description_names_the_sampler_and_its_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
