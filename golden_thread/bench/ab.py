@@ -12,13 +12,16 @@ code moves ±10 % from round to round (docs/performance.md findings 66, 67, 70):
 run cannot separate a few per cent, modes taken in turn on one backlog can.
 
 A mode is `KEY=VALUE` settings joined by `+` (the worker's environment), `tree=PATH` (the worker
-runs that checkout of this repository, say a `git worktree` of an older commit), or both.
+runs that checkout of this repository, say a `git worktree` of an older commit), or both. The
+worker starts in the checkout it runs (`python -m` puts its working directory first on the
+path), says which it is, and a round whose worker ran other code than its mode's is an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import shutil
 import sys
 import tempfile
@@ -50,15 +53,21 @@ CONSUMES = {
 }
 
 
+#: The checkout this module runs from: where a mode without `tree=` runs its worker.
+HERE = Path(__file__).parents[2]
+
+
 @dataclass
 class Mode:
     label: str
     env: dict[str, str] = field(default_factory=dict)
     rates: list[float] = field(default_factory=list)
+    tree: Path = HERE
 
     @classmethod
     def parse(cls, text: str) -> Mode:
         env: dict[str, str] = {}
+        tree = HERE
         for part in filter(None, text.split("+")):
             key, sep, value = part.partition("=")
             if not sep or not key:
@@ -66,10 +75,11 @@ class Mode:
             if key == "tree":
                 if not (Path(value) / "eventcore").is_dir():
                     raise ValueError(f"mode {text!r}: {value} is not a checkout of this project")
-                env["PYTHONPATH"] = value
+                tree = Path(value).absolute()
+                env["PYTHONPATH"] = str(tree)  # and the worker starts there (`_round`)
             else:
                 env[key] = value
-        return cls(text or "(as is)", env)
+        return cls(text or "(as is)", env, tree=tree)
 
 
 def median(values: list[float]) -> float:
@@ -110,7 +120,7 @@ async def _round(ep: StackEndpoints, stack: EmbeddedStack, work: Path, service: 
     finally:
         await conn.close()
     env = {**stack_env(ep, url), **mode.env}
-    proc = start_worker(service, name, env, work, name)
+    proc = start_worker(service, name, env, work, name, cwd=mode.tree)
     try:
         meter = CpuMeter({**stack_pids(stack), "worker": proc.process.pid},
                          recursive=frozenset({"postgres"}))
@@ -128,14 +138,23 @@ async def _round(ep: StackEndpoints, stack: EmbeddedStack, work: Path, service: 
         proc.stop()
     if done < expected:
         raise RuntimeError(f"{mode.label}: {name} consumed {done} of {expected} events")
+    ran = worker_code(proc.log_path.read_text(errors="replace"))
+    if ran != mode.tree:
+        raise RuntimeError(f"{mode.label}: the worker ran the code in {ran}, not in {mode.tree}")
     stamps, _ = await inbox_stamps(url, service, name)
     rate = steady_rate(stamps, end=last_at)
     mode.rates.append(rate)
     per_event = (", ".join(f"{tree} {v['user_ms'] + v['system_ms']:.3f}"
                            for tree, v in cpu.items()) if measured > 0
                  else "not measured (one batch held the whole backlog)")
-    print(f"ROUND {mode.label}: {rate:,.0f} events/s; CPU ms per event: {per_event}",
-          flush=True)
+    print(f"ROUND {mode.label}: {rate:,.0f} events/s; CPU ms per event: {per_event}; "
+          f"code in {ran}", flush=True)
+
+
+def worker_code(log: str) -> Path | None:
+    """The checkout a worker said it runs (`bench.worker`: "started, code in PATH")."""
+    found = re.search(r"^started, code in (.+)$", log, re.MULTILINE)
+    return Path(found[1]) if found else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,12 +66,15 @@ def stack_env(endpoints: StackEndpoints, database_url: str) -> dict[str, str]:
 
 
 def start_process(name: str, argv: list[str], env: dict[str, str], log_dir: Path,
-                  port: int | None = None) -> ServiceProcess:
+                  port: int | None = None, cwd: Path | None = None) -> ServiceProcess:
+    """`python ARGV` with `env` added; `cwd` is where it starts, and so, for `-m`, the first
+    place it imports from (before PYTHONPATH and this environment's install)."""
     port = port or free_port()
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, *argv], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+        cwd=cwd,
     )
     return ServiceProcess(name, port, process, log_path)
 
@@ -84,10 +87,10 @@ def start_service(name: str, env: dict[str, str], log_dir: Path) -> ServiceProce
 
 
 def start_worker(service: str, consumer_name: str, env: dict[str, str], log_dir: Path,
-                 tag: str) -> ServiceProcess:
+                 tag: str, cwd: Path | None = None) -> ServiceProcess:
     """The service's runtime (store, relay, consumer) without its HTTP API: see bench.worker."""
     return start_process(f"{tag}", ["-m", "golden_thread.bench.worker", service,
-                                    "--consumer-name", consumer_name], env, log_dir)
+                                    "--consumer-name", consumer_name], env, log_dir, cwd=cwd)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import signal
 import sys
+from pathlib import Path
 
 import uvloop
 
@@ -49,7 +50,8 @@ async def run(service: str, consumer_name: str | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     await runtime.start()
-    print("started", flush=True)
+    # Which checkout this is (bench.ab checks that each mode ran its own).
+    print(f"started, code in {Path(__file__).parents[2]}", flush=True)
     try:
         await stopping.wait()
     finally:

@@ -16,18 +16,23 @@ def ab(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_two_modes_each_read_the_whole_backlog_and_their_ratio_is_printed() -> None:
-    other = f"tree={ROOT}+GT_CONSUMER_BATCH_MAX_RECORDS=50"  # a checkout, and a setting
+def test_two_modes_each_read_the_whole_backlog_and_their_ratio_is_printed(
+        tmp_path: Path) -> None:
+    # Another checkout: this one's packages under another path (links, not copies).
+    for package in ("contracts", "eventcore", "services", "golden_thread"):
+        (tmp_path / package).symlink_to(ROOT / package, target_is_directory=True)
+    other = f"tree={tmp_path}+GT_CONSUMER_BATCH_MAX_RECORDS=50"  # a checkout, and a setting
     run = ab("priority", "--history", "3000", "--rounds", "1", "--mode", "", "--mode", other)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = re.MULTILINE
-    rounds = re.findall(r"^ROUND (.+): ([\d,]+) events/s", run.stdout, lines)
-    assert [label for label, _ in rounds] == ["(as is)", other]
-    assert all(int(rate.replace(",", "")) > 0 for _, rate in rounds)
+    rounds = re.findall(r"^ROUND (.+): ([\d,]+) events/s.*; code in (.+)$", run.stdout, lines)
+    assert [(label, code) for label, _, code in rounds] == [
+        ("(as is)", str(ROOT)), (other, str(tmp_path))], "each mode's worker ran its own code"
+    assert all(int(rate.replace(",", "")) > 0 for _, rate, _ in rounds)
     medians = dict(re.findall(r"^SUMMARY (.+): median ([\d,]+) events/s", run.stdout, lines))
     ratio = re.search(rf"^RATIO {re.escape(other)} / \(as is\): ([\d.]+)$", run.stdout, lines)
-    assert ratio is not None and set(medians) == {label for label, _ in rounds}
-    as_is, small = (int(medians[label].replace(",", "")) for label, _ in rounds)
+    assert ratio is not None and set(medians) == {label for label, _, _ in rounds}
+    as_is, small = (int(medians[label].replace(",", "")) for label, _, _ in rounds)
     assert abs(float(ratio[1]) - small / as_is) < 0.01
 
 
