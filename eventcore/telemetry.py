@@ -111,8 +111,13 @@ def sampler_description() -> str:
     return sampler_setting().description
 
 
+def exporter_name() -> str:
+    """OTEL_TRACES_EXPORTER as the services read it: otlp, console, or none (the default)."""
+    return os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() or "none"
+
+
 def _exporter_from_environment() -> SpanExporter | None:
-    choice = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    choice = exporter_name()
     if choice == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from eventcore.telemetry import sampler_description
+from eventcore.telemetry import exporter_name, sampler_description
 
 Direction = Literal["min", "max"]
 
@@ -140,7 +140,9 @@ class Report:
         lines.append(f"mode {self.mode}; load average before/after "
                      f"{env.get('load_before')} / {env.get('load_after')}; "
                      f"{env.get('cpus')} CPUs; {env.get('seconds')} s; "
-                     f"traces sampled by {env.get('trace_sampler')}")
+                     f"traces sampled by {env.get('trace_sampler')}, exported: "
+                     f"{env.get('trace_export')}"
+                     + (" (so not recorded)" if env.get("trace_export") == "none" else ""))
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"FAILED: {f}" for f in self.failures]
         return "\n".join(lines)
@@ -148,11 +150,12 @@ class Report:
 
 def environment() -> dict[str, Any]:
     """Where the figures were taken. The trace sampler is the one every service the bench
-    starts uses (they inherit OTEL_TRACES_SAMPLER/_ARG): recording every trace costs a consumer
-    about a fifth of its CPU per event, so a figure is read with it."""
+    starts uses (they inherit OTEL_TRACES_SAMPLER/_ARG and OTEL_TRACES_EXPORTER): recording
+    every trace cost a consumer a sixth to a fifth of its CPU per event, and a service that
+    exports none records none (docs/performance.md, finding 71), so a figure is read with both."""
     return {"python": platform.python_version(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "load_before": _load(),
-            "trace_sampler": sampler_description()}
+            "trace_sampler": sampler_description(), "trace_export": exporter_name()}
 
 
 def _load() -> list[float]:

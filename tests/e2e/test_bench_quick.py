@@ -33,7 +33,7 @@ def test_quick_bench_reports_every_figure_beside_its_raw_limit(tmp_path: Path) -
     out = tmp_path / "bench.json"
     # As the production overlay samples traces; the services the bench starts inherit it.
     env = {**os.environ, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-           "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+           "OTEL_TRACES_SAMPLER_ARG": "0.1", "OTEL_TRACES_EXPORTER": "none"}
     run = subprocess.run(
         [sys.executable, "-m", "golden_thread", "bench", "--quick", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env=env,
@@ -57,7 +57,9 @@ def test_quick_bench_reports_every_figure_beside_its_raw_limit(tmp_path: Path) -
     for key in RAW:
         assert report["raw_limits"][key]["value"] > 0, key
     assert "ratio" in run.stdout and "raw limit" in run.stdout  # the table was printed
-    assert "traces sampled by parentbased_traceidratio 0.1" in run.stdout
+    assert "traces sampled by parentbased_traceidratio 0.1, exported: none (so not recorded)" \
+        in run.stdout
+    assert report["environment"]["trace_export"] == "none"
 
 
 def test_phases_runs_only_the_phases_named_and_says_which_were_not_run(tmp_path: Path) -> None:
