@@ -48,7 +48,8 @@ async def list_conversations(conn: asyncpg.Connection, f: ConversationFilter) ->
         return f"${len(args)}"
 
     if f.category:
-        clauses.append(f"{arg(f.category)} = ANY (categories)")
+        # Containment, which the GIN index on categories answers (`= ANY` it cannot).
+        clauses.append(f"categories @> ARRAY[{arg(f.category)}::text]")
     if f.place:
         clauses.append(f"lower(place) = lower({arg(f.place)})")
     if f.participant_id:

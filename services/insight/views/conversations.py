@@ -78,7 +78,8 @@ _COLUMNS = """conversation_id, event_id, held_on, setting, place, categories, ca
 async def list_conversations(conn: asyncpg.Connection, f: ConversationFilter) -> ConversationPage:
     where = Where()
     if f.category:
-        where.add(f"{where.arg(f.category)} = ANY (categories)")
+        # Containment, which the GIN index on categories answers (`= ANY` it cannot).
+        where.add(f"categories @> ARRAY[{where.arg(f.category)}::text]")
     if f.place:
         where.add(f"lower(place) = lower({where.arg(f.place)})")
     if f.held_from:
