@@ -112,8 +112,10 @@ def sampler_description() -> str:
 
 
 def exporter_name() -> str:
-    """OTEL_TRACES_EXPORTER as the services read it: otlp, console, or none (the default)."""
-    return os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() or "none"
+    """OTEL_TRACES_EXPORTER as the services read it: otlp, console, or none (the default, and
+    what any other value means to them)."""
+    choice = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    return choice if choice in ("otlp", "console") else "none"
 
 
 def _exporter_from_environment() -> SpanExporter | None:
@@ -125,6 +127,11 @@ def _exporter_from_environment() -> SpanExporter | None:
     if choice == "console":
         return ConsoleSpanExporter()
     return None
+
+
+def _sdk_disabled() -> bool:
+    """OTEL_SDK_DISABLED as the SDK's TracerProvider reads it."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").lower().strip() == "true"
 
 
 class UnrecordedTracer(trace.Tracer):
@@ -141,26 +148,31 @@ class UnrecordedTracer(trace.Tracer):
 
     def start_span(  # the API's signature; attributes and links reach only the sampler
         self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Any = None, links: Any = None, start_time: int | None = None,
+        attributes: Any = None, links: Any = (), start_time: int | None = None,
         record_exception: bool = True, set_status_on_exception: bool = True,
     ) -> Span:
+        # As the SDK's Tracer.start_span (1.45) makes the span's context, step by step.
         parent = trace.get_current_span(context).get_span_context()
-        trace_id = parent.trace_id if parent.is_valid else self._ids.generate_trace_id()
+        if parent.is_valid:
+            trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
+        else:
+            trace_id, random_id = self._ids.generate_trace_id(), self._ids.is_trace_id_random()
         decision = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        sampled = decision.decision is Decision.RECORD_AND_SAMPLE  # the SDK's is_sampled()
-        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        flags = TraceFlags.SAMPLED if decision.decision is Decision.RECORD_AND_SAMPLE else 0
+        if random_id:
+            flags |= TraceFlags.RANDOM_TRACE_ID
         return NonRecordingSpan(SpanContext(trace_id, self._ids.generate_span_id(),
-                                            is_remote=False, trace_flags=flags,
+                                            is_remote=False, trace_flags=TraceFlags(flags),
                                             trace_state=decision.trace_state))
 
     @contextmanager
     def start_as_current_span(  # type: ignore[override]  # the API's is a context manager too
         self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Any = None, links: Any = None, start_time: int | None = None,
+        attributes: Any = None, links: Any = (), start_time: int | None = None,
         record_exception: bool = True, set_status_on_exception: bool = True,
         end_on_exit: bool = True,
     ) -> Iterator[Span]:
-        span = self.start_span(name, context, kind, attributes, links)
+        span = self.start_span(name, context, kind, attributes, links)  # links: () by default
         with trace.use_span(span, end_on_exit=end_on_exit) as current:
             yield current
 
@@ -177,9 +189,12 @@ class Telemetry:
 
     @property
     def tracer(self) -> trace.Tracer:
-        if not self.exports_spans:
+        """The SDK's tracer; `UnrecordedTracer` when no span goes anywhere. With
+        OTEL_SDK_DISABLED=true the SDK's (then its no-op tracer: no ids at all), as before."""
+        if not self.exports_spans and not _sdk_disabled():
             return UnrecordedTracer(self.tracer_provider.sampler, self.tracer_provider.id_generator)
         return self.tracer_provider.get_tracer(f"golden_thread.{self.service}")
+
 
     def prometheus_text(self) -> bytes:
         return bytes(generate_latest(self.registry))

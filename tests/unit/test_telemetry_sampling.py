@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -20,6 +21,7 @@ from eventcore.telemetry import (
     TRACE_SAMPLERS,
     Telemetry,
     TelemetryConfigError,
+    UnrecordedTracer,
     configure_telemetry,
     current_traceparent,
     sampler_description,
@@ -178,7 +180,7 @@ def test_each_hop_continues_the_trace_with_a_span_of_its_own(configure: Configur
     assert header["traceparent"] == traceparent_of(publish)
 
 
-def test_a_service_exporting_nothing_starts_new_traces_and_keeps_errors_raised(
+def test_new_traces_get_fresh_ids_and_errors_raised_inside_are_raised_on(
         configure: Configure) -> None:
     service = configure("insight")
     roots = [service.tracer.start_span("root") for _ in range(50)]
@@ -201,6 +203,59 @@ def test_the_tracer_exporting_nothing_carries_the_callers_trace_state(
         TraceContextTextMapPropagator().inject(written)
     assert written["tracestate"] == "congo=t61rcWkgMzE"
     assert written["traceparent"].split("-")[1] == carrier["traceparent"].split("-")[1]
+
+
+class _FixedIds(RandomIdGenerator):
+    """The same ids every time, so two tracers' spans can be compared field by field."""
+
+    def __init__(self, random: bool) -> None:
+        self._random = random
+
+    def generate_trace_id(self) -> int:
+        return 0x4BF92F3577B34DA6A3CE929D0E0E4736
+
+    def generate_span_id(self) -> int:
+        return 0x00F067AA0BA902B7
+
+    def is_trace_id_random(self) -> bool:
+        return self._random
+
+
+_SAMPLERS = [sampling.DEFAULT_ON, sampling.DEFAULT_OFF, sampling.ALWAYS_ON, sampling.ALWAYS_OFF,
+             sampling.TraceIdRatioBased(0.5), sampling.ParentBasedTraceIdRatio(0.5),
+             sampling.TraceIdRatioBased(0.01), sampling.ParentBasedTraceIdRatio(0.01)]
+_PARENTS: list[dict[str, str] | None] = [None] + [
+    {"traceparent": f"00-{'0af7651916cd43dd8448eb211c80319c'}-b7ad6b7169203331-{flags}", **state}
+    for flags in ("00", "01", "02", "03")
+    for state in ({}, {"tracestate": "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"})]
+
+
+@pytest.mark.parametrize("random", [True, False], ids=["random ids", "other ids"])
+@pytest.mark.parametrize("sampler", _SAMPLERS, ids=lambda s: s.get_description())
+def test_a_span_exported_or_not_has_the_same_context(
+        sampler: sampling.Sampler, random: bool) -> None:
+    """Trace id, span id, every flag (sampled, random trace id), trace state, remoteness: the
+    tracer that records nothing gives each span exactly what the SDK's gives it."""
+    provider = TracerProvider(sampler=sampler, id_generator=_FixedIds(random))
+    sdk, unrecorded = provider.get_tracer("t"), UnrecordedTracer(sampler, _FixedIds(random))
+    for parent in _PARENTS:
+        context = None if parent is None else TraceContextTextMapPropagator().extract(parent)
+        for kind in (SpanKind.SERVER, SpanKind.CONSUMER):
+            expected = sdk.start_span("s", context=context, kind=kind).get_span_context()
+            made = unrecorded.start_span("s", context=context, kind=kind)
+            assert made.get_span_context() == expected, (parent, kind)
+            assert not made.is_recording()
+
+
+def test_with_the_sdk_disabled_no_span_has_ids_of_its_own(
+        configure: Configure, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_SDK_DISABLED=true means the SDK's no-op tracer, exporter or not, as before."""
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    service = configure("insight")
+    assert not service.tracer.start_span("root").get_span_context().is_valid
+    incoming = remote_parent(sampled=True)
+    with span_from(service.tracer, "apply", incoming, kind=SpanKind.CONSUMER):
+        assert current_traceparent() == incoming["traceparent"]
 
 
 def test_the_description_names_the_sampler_and_its_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
