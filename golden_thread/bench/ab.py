@@ -54,7 +54,7 @@ CONSUMES = {
 
 
 #: The checkout this module runs from: where a mode without `tree=` runs its worker.
-HERE = Path(__file__).parents[2]
+HERE = Path(__file__).parents[2].resolve()
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Mode:
             if key == "tree":
                 if not (Path(value) / "eventcore").is_dir():
                     raise ValueError(f"mode {text!r}: {value} is not a checkout of this project")
-                tree = Path(value).absolute()
+                tree = Path(value).resolve()
                 env["PYTHONPATH"] = str(tree)  # and the worker starts there (`_round`)
             else:
                 env[key] = value
@@ -156,7 +156,7 @@ async def _round(ep: StackEndpoints, stack: EmbeddedStack, work: Path, service: 
 def worker_code(log: str) -> Path | None:
     """The checkout a worker said it runs (`bench.worker`: "started, code in PATH")."""
     found = re.search(r"^started, code in (.+)$", log, re.MULTILINE)
-    return Path(found[1]) if found else None
+    return Path(found[1]) if found else None  # "mixed: ..." is no checkout: never a mode's
 
 
 def main(argv: list[str] | None = None) -> int:

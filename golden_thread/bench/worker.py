@@ -50,12 +50,26 @@ async def run(service: str, consumer_name: str | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     await runtime.start()
-    # Which checkout this is (bench.ab checks that each mode ran its own).
-    print(f"started, code in {Path(__file__).parents[2]}", flush=True)
+    print(f"started, code in {checkout()}", flush=True)
     try:
         await stopping.wait()
     finally:
         await runtime.stop()
+
+
+def checkout() -> str:
+    """Where this process's packages come from (bench.ab checks that each mode ran its own):
+    one checkout, or each package's if they differ."""
+    import contracts
+    import eventcore
+    import golden_thread
+    import services
+
+    roots = {p.__name__: Path(p.__file__ or "").parent.parent.resolve()
+             for p in (contracts, eventcore, services, golden_thread)}
+    if len(set(roots.values())) == 1:
+        return str(roots["eventcore"])
+    return "mixed: " + ", ".join(f"{name} from {root}" for name, root in roots.items())
 
 
 def main(argv: list[str] | None = None) -> int:

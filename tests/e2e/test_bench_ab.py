@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[2].resolve()
 
 
 def ab(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -21,13 +21,14 @@ def test_two_modes_each_read_the_whole_backlog_and_their_ratio_is_printed(
     # Another checkout: this one's packages under another path (links, not copies).
     for package in ("contracts", "eventcore", "services", "golden_thread"):
         (tmp_path / package).symlink_to(ROOT / package, target_is_directory=True)
-    other = f"tree={tmp_path}+GT_CONSUMER_BATCH_MAX_RECORDS=50"  # a checkout, and a setting
+    # Named the long way round (as `tree=../old` would be), and a setting too.
+    other = f"tree={tmp_path}/../{tmp_path.name}+GT_CONSUMER_BATCH_MAX_RECORDS=50"
     run = ab("priority", "--history", "3000", "--rounds", "1", "--mode", "", "--mode", other)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = re.MULTILINE
     rounds = re.findall(r"^ROUND (.+): ([\d,]+) events/s.*; code in (.+)$", run.stdout, lines)
     assert [(label, code) for label, _, code in rounds] == [
-        ("(as is)", str(ROOT)), (other, str(tmp_path))], "each mode's worker ran its own code"
+        ("(as is)", str(ROOT)), (other, str(tmp_path.resolve()))], "each ran its own code"
     assert all(int(rate.replace(",", "")) > 0 for _, rate, _ in rounds)
     medians = dict(re.findall(r"^SUMMARY (.+): median ([\d,]+) events/s", run.stdout, lines))
     ratio = re.search(rf"^RATIO {re.escape(other)} / \(as is\): ([\d.]+)$", run.stdout, lines)
