@@ -19,9 +19,13 @@ from eventcore.settings import CoreSettings
 async def tolerant_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
     """FastStream decodes every header as UTF-8, and a header that is not would fail the batch
     before the consumer sees it, again and again (never dead-lettered). The consumer reads the
-    raw records, so FastStream gets copies whose headers decode; the raw records stay as sent."""
-    if all(_headers_decode(record) for record in records):
+    raw records, so FastStream then gets copies whose headers decode; the raw records stay as
+    sent. (FastStream's own decoding is the check: checking every header first cost 1.7 % of
+    insight's samples, docs/performance.md finding 75.)"""
+    try:
         return await original(records)
+    except UnicodeDecodeError:
+        pass
     parsed = await original(tuple(map(_readable, records)))
     parsed.raw_message = records
     return parsed
