@@ -24,22 +24,23 @@ CATEGORIES = (["cultural_factors"], ["community_support", "cultural_factors"],
               ["community_support"], ["clinical_and_social_help"])
 
 
-async def _intake_rows(conn: asyncpg.Connection) -> None:
-    await conn.executemany(
-        "INSERT INTO conversations (conversation_id, event_id, sequence, participant_id,"
-        " listener_id, held_on, setting, place, categories, summary, quotes, support_shared,"
-        " consent, logged_at) VALUES ($1, $2, $3, 'p_abcdefgh12', 'listener_1', $4, 'café',"
-        " 'Hackney', $5, 'A summary.', '[]', '{}', '{}', now())",
-        [(uuid4(), uuid4(), n + 1, date(2025, 1, n + 1), c) for n, c in enumerate(CATEGORIES)])
+# One conversation per entry of CATEGORIES, held on 1, 2, 3... January: $1 id, $2 event id,
+# $3 sequence, $4 held on, $5 categories.
+_INTAKE_ROW = (
+    "INSERT INTO conversations (conversation_id, event_id, sequence, participant_id,"
+    " listener_id, held_on, setting, place, categories, summary, quotes, support_shared,"
+    " consent, logged_at) VALUES ($1, $2, $3, 'p_abcdefgh12', 'listener_1', $4, 'café',"
+    " 'Hackney', $5, 'A summary.', '[]', '{}', '{}', now())")
+_INSIGHT_ROW = (
+    "INSERT INTO conversations (conversation_id, event_id, source, source_sequence,"
+    " participant_id, held_on, setting, place, categories, categories_version, summary,"
+    " quote_count, support_shared, logged_at) VALUES ($1, $2, 'intake', $3, 'p_abcdefgh12',"
+    " $4, 'café', 'Hackney', $5, 1, 'A summary.', 0, '{}', now())")
 
 
-async def _insight_rows(conn: asyncpg.Connection) -> None:
+async def _insert(conn: asyncpg.Connection, row: str) -> None:
     await conn.executemany(
-        "INSERT INTO conversations (conversation_id, event_id, source, source_sequence,"
-        " participant_id, held_on, setting, place, categories, categories_version, summary,"
-        " quote_count, support_shared, logged_at) VALUES ($1, $2, 'intake', $3, 'p_abcdefgh12',"
-        " $4, 'café', 'Hackney', $5, 1, 'A summary.', 0, '{}', now())",
-        [(uuid4(), uuid4(), n + 1, date(2025, 1, n + 1), c) for n, c in enumerate(CATEGORIES)])
+        row, [(uuid4(), uuid4(), n + 1, date(2025, 1, n + 1), c) for n, c in enumerate(CATEGORIES)])
 
 
 async def _intake_listed(conn: asyncpg.Connection, category: str) -> list[date]:
@@ -51,21 +52,20 @@ async def _insight_listed(conn: asyncpg.Connection, category: str) -> list[date]
     return [item.held_on for item in page.items]
 
 
-Side = tuple[str, Any, Callable[[asyncpg.Connection], Awaitable[None]],
-             Callable[[asyncpg.Connection, str], Awaitable[list[date]]]]
-SIDES: list[Side] = [("intake", INTAKE_MIGRATIONS, _intake_rows, _intake_listed),
-                     ("insight", INSIGHT_MIGRATIONS, _insight_rows, _insight_listed)]
+Side = tuple[str, Any, str, Callable[[asyncpg.Connection, str], Awaitable[list[date]]]]
+SIDES: list[Side] = [("intake", INTAKE_MIGRATIONS, _INTAKE_ROW, _intake_listed),
+                     ("insight", INSIGHT_MIGRATIONS, _INSIGHT_ROW, _insight_listed)]
 
 
 @pytest.mark.parametrize("side", SIDES, ids=[s[0] for s in SIDES])
 async def test_a_category_listing_is_answered_by_the_categories_index(
         database_url: str, side: Side) -> None:
-    schema, migrations, insert, listed = side
+    schema, migrations, row, listed = side
     await migrate(database_url, schema, [migrations], source=schema)
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     plans: list[str] = []
     try:
-        await insert(conn)
+        await _insert(conn, row)
         assert await listed(conn, "cultural_factors") == [date(2025, 1, 2), date(2025, 1, 1)]
         assert await listed(conn, "community_support") == [date(2025, 1, 3), date(2025, 1, 2)]
         assert await listed(conn, "peer_support") == []
