@@ -196,7 +196,6 @@ class Telemetry:
             return UnrecordedTracer(self.tracer_provider.sampler, self.tracer_provider.id_generator)
         return self.tracer_provider.get_tracer(f"golden_thread.{self.service}")
 
-
     def prometheus_text(self) -> bytes:
         return bytes(generate_latest(self.registry))
 
