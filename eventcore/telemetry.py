@@ -186,13 +186,15 @@ class Telemetry:
     registry: CollectorRegistry
     #: Whether any span processor (an exporter's, or a test's) receives this service's spans.
     exports_spans: bool = True
+    #: Spans go nowhere and the SDK is not disabled: `tracer` is an `UnrecordedTracer`.
+    unrecorded: bool = False
     _extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tracer(self) -> trace.Tracer:
-        """The SDK's tracer; `UnrecordedTracer` when no span goes anywhere. With
-        OTEL_SDK_DISABLED=true the SDK's (then its no-op tracer: no ids at all), as before."""
-        if not self.exports_spans and not _sdk_disabled():
+        """The SDK's tracer, or `UnrecordedTracer` when no span goes anywhere. (With
+        OTEL_SDK_DISABLED=true, the SDK's: then its no-op tracer, no ids at all, as before.)"""
+        if self.unrecorded:
             return UnrecordedTracer(self.tracer_provider.sampler, self.tracer_provider.id_generator)
         return self.tracer_provider.get_tracer(f"golden_thread.{self.service}")
 
@@ -215,8 +217,10 @@ def configure_telemetry(service: str) -> Telemetry:
     registry = CollectorRegistry()  # this service's own, not the process-wide one
     reader = PrometheusMetricReader(registry=registry)
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-    return Telemetry(service, tracer_provider, meter_provider, registry,
-                     exports_spans=bool(processors or EXTRA_SPAN_PROCESSORS))
+    exports = bool(processors or EXTRA_SPAN_PROCESSORS)
+    # Decided once, as the SDK reads OTEL_SDK_DISABLED once, when the provider is made.
+    return Telemetry(service, tracer_provider, meter_provider, registry, exports_spans=exports,
+                     unrecorded=not exports and not _sdk_disabled())
 
 
 def current_traceparent() -> str | None:
