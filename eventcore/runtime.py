@@ -29,7 +29,7 @@ from eventcore.metrics import CoreMetrics
 from eventcore.relay import OutboxRelay
 from eventcore.settings import CoreSettings
 from eventcore.store import EventStore
-from eventcore.stream import subscribe
+from eventcore.stream import BatchPipeline, subscribe
 from eventcore.telemetry import Telemetry, configure_telemetry
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class ServiceRuntime:
     relay: OutboxRelay | None = None
     consumers: list[IdempotentConsumer] = field(default_factory=list)
     subscribers: list[Any] = field(default_factory=list)
+    pipelines: list[BatchPipeline] = field(default_factory=list)
     migrated: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _telemetry: Telemetry | None = None
@@ -140,7 +141,9 @@ class ServiceRuntime:
                 tracer=self.telemetry.tracer, batch_handlers=sub.batch_handlers,
             )
             self.consumers.append(consumer)
-            self.subscribers.append(subscribe(self.broker, consumer, sub.topics, self.settings))
+            subscriber, pipeline = subscribe(self.broker, consumer, sub.topics, self.settings)
+            self.subscribers.append(subscriber)
+            self.pipelines.append(pipeline)
         await self.broker.start()
 
     def _spawn(self, coro: object, name: str) -> None:
@@ -149,6 +152,8 @@ class ServiceRuntime:
         self._tasks.append(task)
 
     async def stop(self) -> None:
+        # The batches in flight commit their offsets while the consumers still can.
+        await asyncio.gather(*(p.stop(STOP_TIMEOUT_S) for p in self.pipelines))
         if self.broker is not None:
             await self.broker.stop()
         for task in self._tasks:
