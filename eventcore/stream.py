@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -150,7 +149,7 @@ class BatchPipeline:
         task = self._in_flight
         if task is not None:
             await asyncio.wait({task}, timeout=timeout_s)
-            if task.done():
+            if task.done() and self._in_flight is task:  # not a later batch's, started meanwhile
                 self._in_flight = None
 
     async def stop(self, timeout_s: float) -> None:
@@ -221,6 +220,6 @@ async def _commit(name: str, kafka: Any,
         return
     try:
         await kafka.commit(mine)
-    except KafkaError as exc:
+    except Exception as exc:  # noqa: BLE001 - CommitFailedError (rebalanced), a closed client…
         log.warning("%s: offsets not committed (%s); a later commit covers them, or they are "
                     "read again and the inbox skips them", name, describe(exc))

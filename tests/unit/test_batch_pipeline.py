@@ -188,6 +188,29 @@ async def test_a_rebalance_waits_for_the_batch_in_flight_to_commit() -> None:
     assert consumer.log[-1] == "commit 0:1"
 
 
+async def test_a_batch_started_while_a_rebalance_waits_is_still_waited_for() -> None:
+    pipeline, consumer, kafka = setup()
+    consumer.gates["b0"] = first = asyncio.Event()
+    consumer.gates["b1"] = second = asyncio.Event()
+    await pipeline.on_batch(message(kafka, (0, 0)))
+    reading = asyncio.create_task(pipeline.on_batch(message(kafka, (0, 1))))
+    await asyncio.sleep(0.05)  # b1 read, waiting for b0
+    revoking = asyncio.create_task(
+        _DrainOnRevoke(pipeline).on_partitions_revoked({TopicPartition(TOPIC, 1)}))
+    await asyncio.sleep(0.05)
+    first.set()  # both wake, b1's reader first: b1 starts, and the rebalance must not forget it
+    await asyncio.gather(revoking, reading)
+    third = asyncio.create_task(pipeline.on_batch(message(kafka, (0, 2))))
+    await asyncio.sleep(0.05)
+    assert "apply b2" not in consumer.log
+    second.set()
+    await third
+    await settle(pipeline)
+
+    assert consumer.log[-7:] == ["apply b1", "prepare b2", "applied b1", "commit 0:2",
+                                 "apply b2", "applied b2", "commit 0:3"]
+
+
 async def test_a_rebalance_waits_only_so_long_for_a_batch_that_does_not_finish(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
