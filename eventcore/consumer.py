@@ -141,8 +141,8 @@ class IdempotentConsumer:
             batch.finish()
 
     async def prepare(self, messages: Sequence[IncomingMessage]) -> PreparedBatch:
-        """Parse and check each message and start each fresh event's span: CPU only, nothing
-        written (contract violations are dead-lettered by `apply`). Yields to the event loop
+        """Parse and check each message and start the span of each event with a handler: CPU
+        only, nothing written (contract violations are dead-lettered by `apply`). Yields to the event loop
         every `_YIELD_EVERY` messages, so a batch applying meanwhile (`stream.BatchPipeline`)
         goes on with its round trips."""
         batch = PreparedBatch(messages, [None] * len(messages), [None] * len(messages), [], [])
@@ -170,9 +170,11 @@ class IdempotentConsumer:
     async def apply(self, batch: PreparedBatch) -> list[ConsumeOutcome]:
         """Dead-letter the batch's contract violations, then apply its events in one transaction
         (or each on its own path); one outcome per message. If it raises (a dead letter that
-        could not be sent), calling it again goes on: the letters sent are not sent again, and
-        the events applied are duplicates the inbox skips. The spans are the caller's to end
-        (`PreparedBatch.finish`)."""
+        could not be sent), calling it again goes on: the contract violations already
+        dead-lettered are not sent again, an event applied by the try before is a duplicate the
+        inbox skips (and is counted as one), and one dead-lettered on its own path is skipped if
+        its inbox row was written (best effort), else sent again. The spans are the caller's to
+        end (`PreparedBatch.finish`)."""
         while batch.violations:
             index, reason = batch.violations[0]
             batch.outcomes[index] = await self._dead_letter(

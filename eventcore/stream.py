@@ -13,6 +13,7 @@ from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import AckStatus
 
 from eventcore.consumer import IdempotentConsumer, PreparedBatch
 from eventcore.deadletter import IncomingMessage
@@ -80,9 +81,11 @@ def subscribe(
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        # The pipeline commits each batch's own offsets after its effects; FastStream's ack
-        # would commit whatever was fetched, the next batch's too.
-        ack_policy=AckPolicy.MANUAL,
+        # A batch that fails before its task starts (FastStream's parser, a middleware,
+        # `prepare`) is read again: FastStream seeks back to its first records. Its ack, which
+        # would commit whatever has been fetched (the next batch's too), is spent by
+        # `BatchPipeline.on_batch`: the task commits the batch's own offsets.
+        ack_policy=AckPolicy.NACK_ON_ERROR,
         listener=_DrainOnRevoke(pipeline),
         title=f"{consumer.name}:{','.join(topics)}",
         parser=tolerant_parser,
@@ -108,12 +111,16 @@ class BatchPipeline:
       offsets both;
     - *offsets after effects*: the offsets committed are the batch's own (the next one's are
       fetched by then), and only once its transaction has committed;
-    - *nothing skipped*: a batch that fails to apply (a dead letter that cannot be sent) is
-      retried, with back-off, before anything after it starts; an offset commit that fails
-      (the group rebalanced) is left to the next batch's commit, else to redelivery, which the
-      inbox makes harmless;
-    - *rebalances and stops wait for the batch in flight* (`_DrainOnRevoke`, `stop`), so its
-      offsets are committed while the partitions are still this consumer's.
+    - *nothing skipped*: a batch that fails before its task starts is read again (FastStream
+      seeks back to it); one that fails to apply (a dead letter that cannot be sent) is retried,
+      with back-off, before anything after it starts; an offset commit that fails (the group
+      rebalanced) is left to the next batch's commit, else to redelivery, which the inbox makes
+      harmless;
+    - *rebalances*: revoking partitions waits for the batch in flight (`REVOKE_WAIT_S` at
+      most), so its offsets are committed while the partitions are still this consumer's; a
+      batch read before the rebalance and not yet started is dropped, and the partitions'
+      owners read it again from their committed offsets;
+    - *stopping* waits for the batch in flight (`stop`) before the consumer leaves its group.
     """
 
     #: Back-off between tries of a batch that failed to apply: doubling from the first, up to
@@ -127,8 +134,11 @@ class BatchPipeline:
         self.consumer = consumer
         self._in_flight: asyncio.Task[None] | None = None
         self._stopped = False
+        #: Bumped when partitions are revoked: a batch read before then is not applied.
+        self._rebalances = 0
 
     async def on_batch(self, message: KafkaMessage) -> None:
+        rebalances = self._rebalances
         records = message.raw_message
         batch = await self.consumer.prepare([IncomingMessage.from_record(r) for r in records])
         try:
@@ -136,12 +146,22 @@ class BatchPipeline:
         except BaseException:  # cancelled while the batch before finishes: it goes on alone
             batch.finish()
             raise
-        if self._stopped:  # not applied nor committed: whoever reads next reads it again
+        # FastStream's ack would commit all that was fetched; this batch's task commits its own.
+        message.committed = AckStatus.ACKED
+        if self._stopped or rebalances != self._rebalances:
+            # Neither applied nor committed: whoever reads these partitions next, from their
+            # committed offsets, reads it again.
             batch.finish()
             return
         self._in_flight = asyncio.create_task(
             self._apply(batch, message.consumer, _next_offsets(records)),
             name=f"{self.consumer.name}-batch")
+
+    async def revoked(self) -> None:
+        """Partitions are being revoked: batches read until now are not applied here, and the
+        one in flight may commit its offsets first (`REVOKE_WAIT_S` at most)."""
+        self._rebalances += 1
+        await self.drain(self.REVOKE_WAIT_S)
 
     async def drain(self, timeout_s: float | None = None) -> None:
         """Wait for the batch in flight, if any, to be applied and its offsets committed (at
@@ -184,14 +204,13 @@ class BatchPipeline:
 
 
 class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions leave this consumer only after the batch in flight has committed its offsets
-    (else the next owner would apply it again: harmless through the inbox, but wasted)."""
+    """Tells the pipeline when partitions are being revoked (`BatchPipeline.revoked`)."""
 
     def __init__(self, pipeline: BatchPipeline) -> None:
         self._pipeline = pipeline
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._pipeline.drain(BatchPipeline.REVOKE_WAIT_S)
+        await self._pipeline.revoked()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass

@@ -37,6 +37,8 @@ class Held:
     def __init__(self) -> None:
         self.started = asyncio.Event()
         self.go = asyncio.Event()
+        #: (subject, version) of each event that found its previous version not applied.
+        self.early: list[tuple[str, int]] = []
 
 
 @dataclass
@@ -57,6 +59,7 @@ async def follow(conn: asyncpg.Connection, event: Any, held: Held) -> None:
     if version > 1 and not await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM effects WHERE subject = $1 AND version = $2)",
             event.subject, version - 1):
+        held.early.append((event.subject, version))  # kept, whatever a retry does after
         raise DomainRejection("the previous version is not applied")
     await conn.execute("INSERT INTO effects (subject, version) VALUES ($1, $2)",
                        event.subject, version)
@@ -148,10 +151,35 @@ async def test_a_backlog_in_many_batches_applies_each_after_the_one_before_commi
         return sum((await outcomes(service)).values()) >= 300
     await until(all_in)
     assert await outcomes(service) == {"applied": 300}  # none refused, none dead-lettered
+    assert service.held.early == []  # no batch applied before the one before it committed
     assert await applied(service, subject) == list(range(1, 301))
     [(transactions,)] = await query(
         service, "SELECT count(DISTINCT processed_at) FROM inbox WHERE consumer = $1", CONSUMER)
     assert transactions >= 300 // BATCH  # batches of at most BATCH, each its own transaction
+
+
+async def test_a_batch_that_fails_before_it_applies_is_read_again_not_skipped(
+    service: Service, endpoints: StackEndpoints, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = service.runtime.consumers[0]
+    prepare, failed = consumer.prepare, []
+    subject = new_subject()
+
+    async def failing_once(messages: Any) -> Any:
+        if not failed and any(subject.encode() in m.value for m in messages):
+            failed.append(len(messages))
+            raise RuntimeError("a bug in checking a batch")
+        return await prepare(messages)
+
+    monkeypatch.setattr(consumer, "prepare", failing_once)
+    await produce(endpoints, versions(subject, 1, 40))
+
+    async def all_in() -> bool:
+        return len(await applied(service, subject)) >= 40
+    await until(all_in)
+    assert failed  # it did fail once
+    assert await applied(service, subject) == list(range(1, 41))
+    assert service.held.early == []
 
 
 async def test_stopping_commits_the_offsets_of_the_batch_it_is_applying(
