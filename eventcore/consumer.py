@@ -19,7 +19,6 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -32,6 +31,15 @@ from eventcore.failpoints import hit_async
 from eventcore.inbox import claim, claim_many, remember_dead_letter
 from eventcore.logs import log_context
 from eventcore.metrics import CoreMetrics
+from eventcore.prepared import (
+    APPLIED,
+    DUPLICATE,
+    IGNORED,
+    YIELD_EVERY,
+    ConsumeOutcome,
+    Item,
+    PreparedBatch,
+)
 from eventcore.store import ConcurrencyError
 from eventcore.telemetry import current_traceparent, remote_parent, traceparent_of
 
@@ -56,53 +64,6 @@ TRANSIENT_DB_ERRORS = (
 
 class DomainRejection(Exception):
     """A business rule refuses the event. The message must say why and carry no personal data."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumeOutcome:
-    status: str  # applied | duplicate | ignored | dead_lettered
-    reason: str | None = None
-
-
-# Shared: a frozen instance per message cost more than deciding the outcome (profiled).
-_APPLIED, _DUPLICATE, _IGNORED = (ConsumeOutcome(s) for s in ("applied", "duplicate", "ignored"))
-
-
-#: How often `IdempotentConsumer.prepare` lets the event loop run, in messages (≈ 5 ms of
-#: parsing): often enough for the batch applying meanwhile to go on (in an A/B, every 100 was
-#: ahead of every 500 for priority), seldom enough to cost nothing measurable.
-_YIELD_EVERY = 100
-
-
-@dataclass(slots=True)
-class _Item:
-    """A parsed message of a batch, with the span its effects are traced under."""
-
-    index: int
-    message: IncomingMessage
-    event: AnyEvent
-    handler: Handler
-    span: Span
-
-
-@dataclass(slots=True)
-class PreparedBatch:
-    """A batch parsed and checked but not applied (`IdempotentConsumer.prepare`)."""
-
-    messages: Sequence[IncomingMessage]
-    outcomes: list[ConsumeOutcome | None]
-    #: The parsed type of each message, for the metrics (None: it did not parse).
-    kinds: list[str | None]
-    #: The messages with a handler, each with the span its effects are traced under.
-    items: list[_Item]
-    #: (index, reason) of each message that broke its contract: dead-lettered by `apply`.
-    violations: list[tuple[int, str]]
-
-    def finish(self) -> None:
-        """End the batch's spans: once, when it is applied or abandoned."""
-        for item in self.items:
-            item.span.end()
-        self.items = []
 
 
 class IdempotentConsumer:
@@ -143,12 +104,12 @@ class IdempotentConsumer:
     async def prepare(self, messages: Sequence[IncomingMessage]) -> PreparedBatch:
         """Parse and check each message and start the span of each event with a handler: CPU
         only, nothing written (contract violations are dead-lettered by `apply`). Yields to the event loop
-        every `_YIELD_EVERY` messages, so a batch applying meanwhile (`stream.BatchPipeline`)
+        every `YIELD_EVERY` messages, so a batch applying meanwhile (`stream.BatchPipeline`)
         goes on with its round trips."""
         batch = PreparedBatch(messages, [None] * len(messages), [None] * len(messages), [], [])
         try:
             for index, message in enumerate(messages):
-                if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                if index % YIELD_EVERY == YIELD_EVERY - 1:
                     await asyncio.sleep(0)
                 try:
                     event = parse_event(message.value)
@@ -158,10 +119,10 @@ class IdempotentConsumer:
                 batch.kinds[index] = event.type
                 handler = self._handlers.get(event.type)
                 if handler is None:
-                    batch.outcomes[index] = _IGNORED
+                    batch.outcomes[index] = IGNORED
                     continue
                 batch.items.append(
-                    _Item(index, message, event, handler, self._span_for(message, event)))
+                    Item(index, message, event, handler, self._span_for(message, event)))
         except BaseException:
             batch.finish()
             raise
@@ -169,12 +130,10 @@ class IdempotentConsumer:
 
     async def apply(self, batch: PreparedBatch) -> list[ConsumeOutcome]:
         """Dead-letter the batch's contract violations, then apply its events in one transaction
-        (or each on its own path); one outcome per message. If it raises (a dead letter that
-        could not be sent), calling it again goes on: the contract violations already
-        dead-lettered are not sent again, an event applied by the try before is a duplicate the
-        inbox skips (and is counted as one), and one dead-lettered on its own path is skipped if
-        its inbox row was written (best effort), else sent again. The spans are the caller's to
-        end (`PreparedBatch.finish`)."""
+        (or each on its own path); one outcome per message; the spans are the caller's to end.
+        If it raises (a dead letter not sent), calling it again goes on: violations already
+        dead-lettered are not sent again, events applied are duplicates (and counted so), and
+        a letter sent on the one-message path is skipped if its inbox row was written."""
         while batch.violations:
             index, reason = batch.violations[0]
             batch.outcomes[index] = await self._dead_letter(
@@ -183,11 +142,11 @@ class IdempotentConsumer:
         outcomes = batch.outcomes
         for item, outcome in zip(batch.items, await self._apply_each(batch.items), strict=True):
             outcomes[item.index] = outcome
-        done = [o if o is not None else _IGNORED for o in outcomes]
+        done = [o if o is not None else IGNORED for o in outcomes]
         self._count(batch.messages, batch.kinds, done)
         return done
 
-    async def _apply_each(self, items: list[_Item]) -> list[ConsumeOutcome]:
+    async def _apply_each(self, items: list[Item]) -> list[ConsumeOutcome]:
         if len(items) > 1:
             try:
                 return await self._apply_batch(items)
@@ -200,10 +159,10 @@ class IdempotentConsumer:
                 results.append(await self._handle(item.message, item.handler, item.event))
         return results
 
-    async def _apply_batch(self, items: list[_Item]) -> list[ConsumeOutcome]:
+    async def _apply_batch(self, items: list[Item]) -> list[ConsumeOutcome]:
         """Every inbox row in one statement, then the fresh events' handlers, one transaction."""
         # Event ids keyed by their integer: a UUID's own hash is a Python call, an int's is not.
-        first: dict[int, _Item] = {}
+        first: dict[int, Item] = {}
         for item in items:
             first.setdefault(item.event.id.int, item)
         claims = list(first.values())
@@ -216,10 +175,10 @@ class IdempotentConsumer:
         outcomes = []
         for item in items:
             key = item.event.id.int
-            outcomes.append(_APPLIED if key in fresh and first[key] is item else _DUPLICATE)
+            outcomes.append(APPLIED if key in fresh and first[key] is item else DUPLICATE)
         return outcomes
 
-    async def _run_handlers(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+    async def _run_handlers(self, conn: asyncpg.Connection, items: list[Item]) -> None:
         """Each event's handler in order; a run of one type with a batch handler, at once."""
         start = 0
         while start < len(items):

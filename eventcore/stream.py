@@ -15,10 +15,11 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import AckStatus
 
-from eventcore.consumer import IdempotentConsumer, PreparedBatch
+from eventcore.consumer import IdempotentConsumer
 from eventcore.deadletter import IncomingMessage
 from eventcore.errors import describe
 from eventcore.failpoints import hit
+from eventcore.prepared import PreparedBatch
 from eventcore.settings import CoreSettings
 
 log = logging.getLogger(__name__)
