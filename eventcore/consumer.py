@@ -103,9 +103,9 @@ class IdempotentConsumer:
 
     async def prepare(self, messages: Sequence[IncomingMessage]) -> PreparedBatch:
         """Parse and check each message and start the span of each event with a handler: CPU
-        only, nothing written (contract violations are dead-lettered by `apply`). Yields to the event loop
-        every `YIELD_EVERY` messages, so a batch applying meanwhile (`stream.BatchPipeline`)
-        goes on with its round trips."""
+        only, nothing written (contract violations are dead-lettered by `apply`). Yields to
+        the event loop every `YIELD_EVERY` messages, so that a batch applying meanwhile
+        (`stream.BatchPipeline`) goes on with its round trips."""
         batch = PreparedBatch(messages, [None] * len(messages), [None] * len(messages), [], [])
         try:
             for index, message in enumerate(messages):
