@@ -87,7 +87,7 @@ def subscribe(
         # would commit whatever has been fetched (the next batch's too), is spent by
         # `BatchPipeline.on_batch`: the task commits the batch's own offsets.
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        listener=_DrainOnRevoke(pipeline),
+        listener=pipeline,
         title=f"{consumer.name}:{','.join(topics)}",
         parser=tolerant_parser,
         decoder=raw_decoder,
@@ -99,7 +99,7 @@ def subscribe(
     return subscriber, pipeline
 
 
-class BatchPipeline:
+class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     """Reads a batch while the one before it is being applied (docs/performance.md, finding 77).
 
     FastStream hands over one batch at a time and fetches the next when the handler returns.
@@ -158,11 +158,14 @@ class BatchPipeline:
             self._apply(batch, message.consumer, _next_offsets(records)),
             name=f"{self.consumer.name}-batch")
 
-    async def revoked(self) -> None:
-        """Partitions are being revoked: batches read until now are not applied here, and the
-        one in flight may commit its offsets first (`REVOKE_WAIT_S` at most)."""
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """(aiokafka's rebalance listener.) Batches read until now are not applied here, and
+        the one in flight may commit its offsets first (`REVOKE_WAIT_S` at most)."""
         self._rebalances += 1
         await self.drain(self.REVOKE_WAIT_S)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
 
     async def drain(self, timeout_s: float | None = None) -> None:
         """Wait for the batch in flight, if any, to be applied and its offsets committed (at
@@ -202,19 +205,6 @@ class BatchPipeline:
             batch.finish()
         hit("consumer.before_offset_commit")
         await _commit(self.consumer.name, kafka, offsets)
-
-
-class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tells the pipeline when partitions are being revoked (`BatchPipeline.revoked`)."""
-
-    def __init__(self, pipeline: BatchPipeline) -> None:
-        self._pipeline = pipeline
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._pipeline.revoked()
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        pass
 
 
 def _next_offsets(records: Sequence[Any]) -> dict[TopicPartition, OffsetAndMetadata]:

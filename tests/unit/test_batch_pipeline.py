@@ -17,7 +17,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
-from eventcore.stream import BatchPipeline, _DrainOnRevoke
+from eventcore.stream import BatchPipeline
 
 TOPIC = "t"
 
@@ -110,10 +110,6 @@ def message(kafka: Kafka, *records: tuple[int, int]) -> Any:  # stands in for a 
     return Message(tuple(Record(p, o) for p, o in records), kafka)
 
 
-async def settle(pipeline: BatchPipeline) -> None:
-    await pipeline.drain()
-
-
 async def test_the_next_batch_is_read_while_one_applies_and_applied_after_its_commit() -> None:
     pipeline, consumer, kafka = setup()
     consumer.gates["b0"] = gate = asyncio.Event()
@@ -123,7 +119,7 @@ async def test_the_next_batch_is_read_while_one_applies_and_applied_after_its_co
     assert consumer.log == ["prepare b0", "apply b0", "prepare b2"]  # b2 read, not applied
     gate.set()
     await second
-    await settle(pipeline)
+    await pipeline.drain()
     assert consumer.log == ["prepare b0", "apply b0", "prepare b2", "applied b0",
                             "commit 0:2", "apply b2", "applied b2", "commit 0:4"]
 
@@ -131,7 +127,7 @@ async def test_the_next_batch_is_read_while_one_applies_and_applied_after_its_co
 async def test_each_batch_commits_its_own_offsets_the_one_after_its_last_record() -> None:
     pipeline, consumer, kafka = setup()
     await pipeline.on_batch(message(kafka, (0, 5), (1, 7), (0, 6), (1, 9)))
-    await settle(pipeline)
+    await pipeline.drain()
     assert consumer.log[-1] == "commit 0:7 1:10"
 
 
@@ -144,7 +140,7 @@ async def test_a_batch_that_fails_is_retried_before_the_next_and_committed_after
     first = message(kafka, (0, 0))
     await pipeline.on_batch(first)
     await pipeline.on_batch(message(kafka, (0, 1)))
-    await settle(pipeline)
+    await pipeline.drain()
     applying = [line for line in consumer.log if not line.startswith("prepare")]
     assert applying == ["apply b0", "failed b0"] * 3 + [
         "apply b0", "applied b0", "commit 0:1", "apply b1", "applied b1", "commit 0:2"]
@@ -160,7 +156,7 @@ async def test_a_refused_commit_is_logged_and_the_next_batch_goes_on(
     with caplog.at_level(logging.WARNING):
         await pipeline.on_batch(message(kafka, (0, 0)))
         await pipeline.on_batch(message(kafka, (0, 1)))
-        await settle(pipeline)
+        await pipeline.drain()
     assert "offsets not committed (CommitFailedError" in caplog.text
     assert consumer.log[-3:] == ["apply b1", "applied b1", "commit 0:2"]
 
@@ -169,11 +165,11 @@ async def test_offsets_of_partitions_revoked_meanwhile_are_not_committed() -> No
     pipeline, consumer, kafka = setup()
     kafka.assigned = {TopicPartition(TOPIC, 1)}
     await pipeline.on_batch(message(kafka, (0, 0), (1, 3)))
-    await settle(pipeline)
+    await pipeline.drain()
     assert consumer.log[-1] == "commit 1:4"
     kafka.assigned = set()
     await pipeline.on_batch(message(kafka, (0, 1)))
-    await settle(pipeline)
+    await pipeline.drain()
     assert consumer.log[-1] == "applied b1"  # nothing of its own left to commit
 
 
@@ -182,7 +178,7 @@ async def test_a_rebalance_waits_for_the_batch_in_flight_to_commit() -> None:
     consumer.gates["b0"] = gate = asyncio.Event()
     await pipeline.on_batch(message(kafka, (0, 0)))
     revoking = asyncio.create_task(
-        _DrainOnRevoke(pipeline).on_partitions_revoked({TopicPartition(TOPIC, 0)}))
+        pipeline.on_partitions_revoked({TopicPartition(TOPIC, 0)}))
     await asyncio.sleep(0.05)
     assert not revoking.done()
     gate.set()
@@ -198,12 +194,12 @@ async def test_a_batch_read_before_a_rebalance_is_left_to_the_partitions_next_re
     reading = asyncio.create_task(pipeline.on_batch(read))
     await asyncio.sleep(0.05)  # b1 read, waiting for b0
     revoking = asyncio.create_task(
-        _DrainOnRevoke(pipeline).on_partitions_revoked({TopicPartition(TOPIC, 0)}))
+        pipeline.on_partitions_revoked({TopicPartition(TOPIC, 0)}))
     await asyncio.sleep(0.05)
     first.set()
     await asyncio.gather(revoking, reading)
     await pipeline.on_batch(message(kafka, (0, 1)))  # read again after the rebalance
-    await settle(pipeline)
+    await pipeline.drain()
     assert consumer.log == ["prepare b0", "apply b0", "prepare b1", "applied b0", "commit 0:1",
                             "prepare b1", "apply b1", "applied b1", "commit 0:2"]
     assert read.committed is not None  # FastStream's own ack (all that was fetched) is spent
@@ -216,10 +212,10 @@ async def test_a_rebalance_waits_only_so_long_for_a_batch_that_does_not_finish(
     pipeline, consumer, kafka = setup()
     consumer.gates["b0"] = gate = asyncio.Event()
     await pipeline.on_batch(message(kafka, (0, 0)))
-    await _DrainOnRevoke(pipeline).on_partitions_revoked({TopicPartition(TOPIC, 0)})
+    await pipeline.on_partitions_revoked({TopicPartition(TOPIC, 0)})
     assert consumer.log[-1] == "apply b0"  # the rebalance went on; the batch still applies
     gate.set()
-    await settle(pipeline)
+    await pipeline.drain()
     assert consumer.log[-1] == "commit 0:1"
 
 
