@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span
 
 from contracts.registry import EVENT_CLASSES, AnyEvent, ContractError, parse_event
 from eventcore.deadletter import DeadLetters, IncomingMessage
@@ -41,7 +41,8 @@ from eventcore.prepared import (
     PreparedBatch,
 )
 from eventcore.store import ConcurrencyError
-from eventcore.telemetry import current_traceparent, remote_parent, traceparent_of
+from eventcore.telemetry import current_traceparent
+from eventcore.tracecontext import start_consumer_span, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +209,7 @@ class IdempotentConsumer:
                 tracestate = value.decode("latin-1")
         if traceparent is None:
             traceparent, tracestate = event.traceparent, None
-        return self._tracer.start_span(f"{message.topic} apply",
-                                       context=remote_parent(traceparent, tracestate),
-                                       kind=SpanKind.CONSUMER)
-        # No attributes: the batch's span (FastStream's) carries the group and the offsets, and
-        # an attribute's validation costs more than the rest of the span (profiled).
+        return start_consumer_span(self._tracer, message.topic, traceparent, tracestate)
 
     def _count(self, messages: Sequence[IncomingMessage], kinds: list[str | None],
                outcomes: list[ConsumeOutcome]) -> None:

@@ -8,7 +8,7 @@ service's own registry, served at /metrics. Each service keeps its own providers
 ones), so several services in one process (as in tests) stay apart.
 
 A service that exports no spans (no exporter and no extra processor) gets a tracer that records
-nothing (`UnrecordedTracer`): its spans carry the ids and flags the SDK's would, so trace context
+nothing (`eventcore.tracecontext.UnrecordedTracer`): its spans carry the ids and flags the SDK's would, so trace context
 still flows through logs, stored events and messages unchanged. (FastStream's middleware makes
 its one span per batch through the SDK's provider.)
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,26 +24,24 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
     DEFAULT_OFF,
     DEFAULT_ON,
-    Decision,
     ParentBasedTraceIdRatio,
     Sampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import CollectorRegistry, generate_latest
+
+from eventcore.tracecontext import UnrecordedTracer, remote_parent, traceparent_of
 
 #: Processors added to every service's tracer provider (tests add an in-memory exporter here).
 EXTRA_SPAN_PROCESSORS: list[SpanProcessor] = []
@@ -135,49 +132,6 @@ def _sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").lower().strip() == "true"
 
 
-class UnrecordedTracer(trace.Tracer):
-    """The tracer of a service whose spans go nowhere (no exporter, no processor): each span
-    gets what the SDK's tracer would give it (its parent's trace id, or a new one; a span id of
-    its own; the configured sampler's decision as its sampled flag and trace state) and records
-    nothing. Context flows on exactly as before (logs, stored traceparents, message headers);
-    what is saved is the SDK building, filling and ending a span that no one reads: a consumer
-    starts one per event, ≈ a sixth of its CPU per event (docs/performance.md, finding 71)."""
-
-    def __init__(self, sampler: Sampler, ids: IdGenerator) -> None:
-        self._sampler = sampler
-        self._ids = ids
-
-    def start_span(  # the API's signature; attributes and links reach only the sampler
-        self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Any = None, links: Any = (), start_time: int | None = None,
-        record_exception: bool = True, set_status_on_exception: bool = True,
-    ) -> Span:
-        # As the SDK's Tracer.start_span (1.45) makes the span's context, step by step.
-        parent = trace.get_current_span(context).get_span_context()
-        if parent.is_valid:
-            trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
-        else:
-            trace_id, random_id = self._ids.generate_trace_id(), self._ids.is_trace_id_random()
-        decision = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        flags = TraceFlags.SAMPLED if decision.decision is Decision.RECORD_AND_SAMPLE else 0
-        if random_id:
-            flags |= TraceFlags.RANDOM_TRACE_ID
-        return NonRecordingSpan(SpanContext(trace_id, self._ids.generate_span_id(),
-                                            is_remote=False, trace_flags=TraceFlags(flags),
-                                            trace_state=decision.trace_state))
-
-    @contextmanager
-    def start_as_current_span(  # type: ignore[override]  # the API's is a context manager too
-        self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Any = None, links: Any = (), start_time: int | None = None,
-        record_exception: bool = True, set_status_on_exception: bool = True,
-        end_on_exit: bool = True,
-    ) -> Iterator[Span]:
-        span = self.start_span(name, context, kind, attributes, links)  # links: () by default
-        with trace.use_span(span, end_on_exit=end_on_exit) as current:
-            yield current
-
-
 @dataclass
 class Telemetry:
     service: str
@@ -226,46 +180,6 @@ def configure_telemetry(service: str) -> Telemetry:
 def current_traceparent() -> str | None:
     """The W3C traceparent of the current span, to store with an event."""
     return traceparent_of(trace.get_current_span())
-
-
-def traceparent_of(span: Span) -> str | None:
-    """The W3C traceparent of `span`, current or not (None for no valid span).
-
-    Written as the W3C propagator writes it, without going through the configured propagators:
-    the envelope's field is W3C whatever they are, and the detour cost 2.9 µs against 0.9 µs
-    (a consumer formats one per event)."""
-    found = span.get_span_context()
-    if not found.is_valid:
-        return None
-    return f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"
-
-
-_W3C = TraceContextTextMapPropagator()
-# The W3C propagator's own pattern (opentelemetry.trace.propagation.tracecontext).
-_TRACEPARENT = re.compile(
-    r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?[ \t]*$")
-
-
-def remote_parent(traceparent: str | None, tracestate: str | None = None) -> Context:
-    """The context the W3C propagator extracts from these two headers: their span as the remote
-    parent, or an empty context (a new trace) when `traceparent` is missing or not valid.
-
-    Read directly, not through the configured propagators: the envelope's field is W3C whatever
-    they are, consumers only ever read the W3C headers (as they did through the propagators),
-    and a consumer reads one per event (with the span started and ended, 16 against 12.5 µs;
-    docs/performance.md 47). A tracestate, rare here, goes to the W3C propagator itself."""
-    if tracestate is not None:
-        return _W3C.extract({"traceparent": traceparent or "", "tracestate": tracestate})
-    match = _TRACEPARENT.search(traceparent) if traceparent else None
-    if match is None:
-        return Context()
-    version, trace_id, span_id, flags, rest = match.groups()
-    if (trace_id == "0" * 32 or span_id == "0" * 16 or version == "ff"
-            or (version == "00" and rest)):
-        return Context()
-    parent = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
-                         trace_flags=TraceFlags(int(flags, 16)))
-    return trace.set_span_in_context(NonRecordingSpan(parent), Context())
 
 
 @contextmanager
