@@ -44,8 +44,9 @@ def _require_trusted(event: Any, trusted: Collection[str]) -> None:
 
 # A batch's conversations in one statement, a row per conversation from one JSON text
 # (docs/performance.md finding 66). Row by row (executemany), the statement cost 21 µs per
-# conversation in PostgreSQL (pg_stat_statements, docs/performance.md 46). Erasure is read per
-# row. Two events claiming one conversation in a batch: one is written, the read-back names the
+# conversation in PostgreSQL (pg_stat_statements, docs/performance.md 46). The equity answers
+# are read as their JSON text and cast: read as jsonb, json_to_recordset took ≈ 5 µs more per
+# row (docs/performance.md 80). Erasure is read per row. Two events claiming one conversation in a batch: one is written, the read-back names the
 # other, the batch rolls back and is applied one message at a time, in order (as before).
 _RECORD = """
 INSERT INTO conversations (conversation_id, event_id, source, source_sequence, participant_id,
@@ -54,14 +55,14 @@ INSERT INTO conversations (conversation_id, event_id, source, source_sequence, p
 SELECT r.conversation_id, r.event_id, r.source, r.source_sequence, r.participant_id, r.held_on,
        r.setting, r.place, r.categories, r.categories_version,
        CASE WHEN r.erased THEN NULL ELSE r.summary END, r.quote_count, r.support_shared,
-       CASE WHEN r.erased THEN NULL ELSE r.equity END, r.erased, r.logged_at
+       CASE WHEN r.erased THEN NULL ELSE r.equity::jsonb END, r.erased, r.logged_at
   FROM (SELECT u.*, EXISTS (SELECT 1 FROM erased_participants e
                              WHERE e.participant_id = u.participant_id) AS erased
           FROM json_to_recordset($1::text::json)
                AS u(conversation_id uuid, event_id uuid, source text, source_sequence bigint,
                     participant_id text, held_on date, setting text, place text,
                     categories text[], categories_version int, summary text,
-                    support_shared text[], quote_count int, equity jsonb,
+                    support_shared text[], quote_count int, equity text,
                     logged_at timestamptz)) r
 ON CONFLICT DO NOTHING
 RETURNING event_id
