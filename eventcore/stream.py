@@ -108,8 +108,9 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     this process) while the database works on this one. What a batch at a time guaranteed
     still holds:
 
-    - *order*: a batch's task starts only after the task before it has finished, effects and
-      offsets both;
+    - *order*: a batch's transaction starts only after the one before it has committed; its
+      offsets are committed only after the batch before it has committed its own (while those
+      are on their way to the broker, this batch's transaction goes on: finding 81);
     - *offsets after effects*: the offsets committed are the batch's own (the next one's are
       fetched by then), and only once its transaction has committed;
     - *nothing skipped*: a batch that fails before its task starts is read again (FastStream
@@ -117,23 +118,28 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
       with back-off, before anything after it starts; an offset commit that fails (the group
       rebalanced) is left to the next batch's commit, else to redelivery, which the inbox makes
       harmless;
-    - *rebalances*: revoking partitions waits for the batch in flight (`REVOKE_WAIT_S` at
-      most), so its offsets are committed while the partitions are still this consumer's; a
+    - *rebalances*: revoking partitions waits for the batches in flight (`REVOKE_WAIT_S` at
+      most), so their offsets are committed while the partitions are still this consumer's; a
       batch read before the rebalance and not yet started is dropped, and the partitions'
       owners read it again from their committed offsets;
-    - *stopping* waits for the batch in flight (`stop`) before the consumer leaves its group.
+    - *stopping* waits for the batches in flight (`stop`) before the consumer leaves its group.
     """
 
     #: Back-off between tries of a batch that failed to apply: doubling from the first, up to
     #: the last.
     RETRY_S = (0.1, 5.0)
-    #: How long a rebalance waits for the batch in flight before it goes on without it (its
-    #: commit then fails harmlessly: the new owner reads it again and the inbox skips it).
+    #: How long a rebalance waits for the batches in flight before it goes on without them
+    #: (their commits then fail harmlessly: the new owner reads them again and the inbox skips
+    #: them).
     REVOKE_WAIT_S = 10.0
 
     def __init__(self, consumer: IdempotentConsumer) -> None:
         self.consumer = consumer
+        #: The last batch's task; it finishes after the task before it (`_apply`).
         self._in_flight: asyncio.Task[None] | None = None
+        #: Set once the last batch's transaction has committed (or its task has ended).
+        self._applied: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
         #: Bumped when partitions are revoked: a batch read before then is not applied.
         self._rebalances = 0
@@ -143,8 +149,9 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         records = message.raw_message
         batch = await self.consumer.prepare([IncomingMessage.from_record(r) for r in records])
         try:
-            await self.drain()
-        except BaseException:  # cancelled while the batch before finishes: it goes on alone
+            if self._applied is not None:
+                await self._applied.wait()
+        except BaseException:  # cancelled while the batch before applies: it goes on alone
             batch.finish()
             raise
         # FastStream's ack would commit all that was fetched; this batch's task commits its own.
@@ -154,13 +161,18 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             # committed offsets, reads it again.
             batch.finish()
             return
-        self._in_flight = asyncio.create_task(
-            self._apply(batch, message.consumer, _next_offsets(records)),
+        applied = self._applied = asyncio.Event()
+        task = asyncio.create_task(
+            self._apply(batch, message.consumer, _next_offsets(records), applied,
+                        self._in_flight),
             name=f"{self.consumer.name}-batch")
+        self._in_flight = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """(aiokafka's rebalance listener.) Batches read until now are not applied here, and
-        the one in flight may commit its offsets first (`REVOKE_WAIT_S` at most)."""
+        those in flight may commit their offsets first (`REVOKE_WAIT_S` at most)."""
         self._rebalances += 1
         await self.drain(self.REVOKE_WAIT_S)
 
@@ -168,28 +180,27 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         pass
 
     async def drain(self, timeout_s: float | None = None) -> None:
-        """Wait for the batch in flight, if any, to be applied and its offsets committed (at
-        most `timeout_s`). Waiting is never what cancels it."""
-        task = self._in_flight
-        if task is not None:
-            await asyncio.wait({task}, timeout=timeout_s)
-            if task.done() and self._in_flight is task:  # not a later batch's, started meanwhile
-                self._in_flight = None
+        """Wait for the batches in flight, if any, to be applied and their offsets committed
+        (at most `timeout_s`). Waiting is never what cancels them."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
     async def stop(self, timeout_s: float) -> None:
         """Take no more batches (those fetched later are left uncommitted, for redelivery) and
-        wait for the one in flight, at most `timeout_s`; then cancel it."""
+        wait for those in flight, at most `timeout_s`; then cancel them."""
         self._stopped = True
-        task = self._in_flight
         await self.drain(timeout_s)
-        if task is not None and not task.done():
+        if self._tasks:
             log.warning("%s: the batch in flight did not finish in %.0f s; cancelled (its "
                         "messages are read again)", self.consumer.name, timeout_s)
-            task.cancel()
-            await asyncio.wait({task})
+            tasks = set(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
 
     async def _apply(self, batch: PreparedBatch, kafka: Any,
-                     offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+                     offsets: dict[TopicPartition, OffsetAndMetadata], applied: asyncio.Event,
+                     before: asyncio.Task[None] | None) -> None:
         try:
             delay, most = self.RETRY_S
             while True:
@@ -201,19 +212,23 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                               self.consumer.name, len(batch.messages), describe(exc), delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, most)
+            applied.set()  # the next batch's transaction may start
+            if before is not None:  # committed offsets never go back
+                await asyncio.wait({before})
+            hit("consumer.before_offset_commit")
+            await _commit(self.consumer.name, kafka, offsets)
         finally:
+            applied.set()  # ended without applying (cancelled by `stop`): nothing more waits
+            # Its spans end, and its events are freed, while the next batch's transaction runs.
             batch.finish()
-        hit("consumer.before_offset_commit")
-        await _commit(self.consumer.name, kafka, offsets)
 
 
 def _next_offsets(records: Sequence[Any]) -> dict[TopicPartition, OffsetAndMetadata]:
     """Per partition, the offset after the batch's last record there: what to commit."""
-    offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+    last: dict[tuple[str, int], int] = {}
     for record in records:  # in offset order within a partition
-        offsets[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
-            record.offset + 1, "")
-    return offsets
+        last[record.topic, record.partition] = record.offset
+    return {TopicPartition(*tp): OffsetAndMetadata(offset + 1, "") for tp, offset in last.items()}
 
 
 async def _commit(name: str, kafka: Any,

@@ -1,6 +1,7 @@
 """How a consumer's batches follow each other (`eventcore.stream.BatchPipeline`): the next batch
-is read while the one before applies, but applied only after that one's effects and offsets;
-a batch that fails is retried before anything after it; offsets are each batch's own.
+is read while the one before applies, but applied only after that one's transaction, and its
+offsets committed only after that one's; a batch that fails is retried before anything after
+it; offsets are each batch's own.
 
 A consumer that records what it is asked to do and a Kafka consumer that records its commits
 stand in for the real ones: the order of those calls is the behaviour under test. (On a real
@@ -80,6 +81,8 @@ class Kafka:
     assigned: set[TopicPartition] = field(
         default_factory=lambda: {TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)})
     refuse: int = 0
+    #: When set, a commit is answered only once this is set (logged as "committing" before).
+    answer: asyncio.Event | None = None
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.assigned)
@@ -88,8 +91,11 @@ class Kafka:
         if self.refuse:
             self.refuse -= 1
             raise CommitFailedError("the group has rebalanced")
-        self.log.append("commit " + " ".join(
-            f"{tp.partition}:{o.offset}" for tp, o in sorted(offsets.items())))
+        named = " ".join(f"{tp.partition}:{o.offset}" for tp, o in sorted(offsets.items()))
+        if self.answer is not None:
+            self.log.append(f"committing {named}")
+            await self.answer.wait()
+        self.log.append(f"commit {named}")
 
 
 @dataclass
@@ -110,7 +116,7 @@ def message(kafka: Kafka, *records: tuple[int, int]) -> Any:  # stands in for a 
     return Message(tuple(Record(p, o) for p, o in records), kafka)
 
 
-async def test_the_next_batch_is_read_while_one_applies_and_applied_after_its_commit() -> None:
+async def test_the_next_batch_is_read_while_one_applies_and_applied_after_it() -> None:
     pipeline, consumer, kafka = setup()
     consumer.gates["b0"] = gate = asyncio.Event()
     await pipeline.on_batch(message(kafka, (0, 0), (0, 1)))  # returns with b0 applying
@@ -159,6 +165,44 @@ async def test_a_refused_commit_is_logged_and_the_next_batch_goes_on(
         await pipeline.drain()
     assert "offsets not committed (CommitFailedError" in caplog.text
     assert consumer.log[-3:] == ["apply b1", "applied b1", "commit 0:2"]
+
+
+async def test_the_next_batch_applies_while_the_offsets_before_it_are_committed() -> None:
+    """A batch's transaction waits for the one before it, not for the broker to answer that
+    one's offset commit; its own commit waits for that answer, so offsets never go back."""
+    pipeline, consumer, kafka = setup()
+    kafka.answer = answer = asyncio.Event()
+    await pipeline.on_batch(message(kafka, (0, 0)))
+    await asyncio.sleep(0.05)
+    await pipeline.on_batch(message(kafka, (0, 1)))
+    await asyncio.sleep(0.05)
+    assert consumer.log == ["prepare b0", "apply b0", "applied b0", "committing 0:1",
+                            "prepare b1", "apply b1", "applied b1"]
+    answer.set()
+    await pipeline.drain()
+    assert consumer.log[-3:] == ["commit 0:1", "committing 0:2", "commit 0:2"]
+
+
+async def test_stopping_cancels_every_batch_in_flight_that_does_not_finish_in_time() -> None:
+    pipeline, consumer, kafka = setup()
+    batches: list[Batch] = []
+    prepare = consumer.prepare
+
+    async def keep(messages: list[Any]) -> Batch:
+        batches.append(await prepare(messages))
+        return batches[-1]
+
+    consumer.prepare = keep  # type: ignore[method-assign]
+    kafka.answer = asyncio.Event()  # never answered: b0 stays committing
+    consumer.gates["b1"] = asyncio.Event()  # never set: b1 stays applying
+    await pipeline.on_batch(message(kafka, (0, 0)))
+    await asyncio.sleep(0.05)
+    await pipeline.on_batch(message(kafka, (0, 1)))
+    await pipeline.stop(timeout_s=0.05)
+    assert consumer.log == ["prepare b0", "apply b0", "applied b0", "committing 0:1",
+                            "prepare b1", "apply b1"]
+    assert [b.finished for b in batches] == [1, 1]
+    await pipeline.drain()  # nothing left in flight
 
 
 async def test_offsets_of_partitions_revoked_meanwhile_are_not_committed() -> None:
