@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON
+from opentelemetry.trace import SpanKind
 
 from contracts.topics import TOPIC_BY_TYPE
 from eventcore.embedded import StackEndpoints
 from eventcore.messaging import envelope_message
+from eventcore.tracecontext import UnrecordedTracer, traceparent_of
 from golden_thread.audit.benchgen import generate_history
 from golden_thread.bench.infra import (
     CpuMeter,
@@ -230,16 +234,23 @@ def generated_history(events: int, seed: int = 3) -> dict[str, list[dict[str, An
 
 
 async def publish(endpoints: StackEndpoints, envelopes: list[dict[str, Any]]) -> Counter[str]:
-    """Publish envelopes to their topics as the relay does (same headers, key and producer)."""
+    """Publish envelopes to their topics as the relay does (same headers, key and producer):
+    the relay's message always carries its publish span's traceparent, of a new trace for an
+    event stored without one (as the generated history's are), and consumers continue it."""
     prod = producer(endpoints)
     await prod.start()
     sent: Counter[str] = Counter()
+    publish_spans = UnrecordedTracer(DEFAULT_ON, RandomIdGenerator())
     try:
         pending = []
         for env in envelopes:
             message = envelope_message(TOPIC_BY_TYPE[env["type"]], env)
+            headers = list(message.headers)
+            if not env.get("traceparent"):
+                span = publish_spans.start_span("publish", kind=SpanKind.PRODUCER)
+                headers.append(("traceparent", str(traceparent_of(span)).encode()))
             pending.append(await prod.send(message.topic, message.value, key=message.key,
-                                           headers=list(message.headers)))
+                                           headers=headers))
             sent[env["type"]] += 1
             if len(pending) >= IN_FLIGHT:
                 await asyncio.gather(*pending)
