@@ -55,9 +55,13 @@ class PreparedBatch:
     items: list[Item]
     #: (index, reason) of each message that broke its contract: dead-lettered by `apply`.
     violations: list[tuple[int, str]]
+    finished: bool = False
 
     def finish(self) -> None:
-        """End the batch's spans: once, when it is applied or abandoned."""
-        for item in self.items:
-            item.span.end()
-        self.items = []
+        """End the batch's spans: once, when it is applied or abandoned (calling it again does
+        nothing). Its events are freed with the batch (`stream.BatchPipeline` lets the next
+        batch's transaction start first)."""
+        if not self.finished:
+            self.finished = True
+            for item in self.items:
+                item.span.end()

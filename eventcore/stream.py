@@ -151,6 +151,11 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         try:
             if self._applied is not None:
                 await self._applied.wait()
+            # At most one batch committing its offsets while this one applies: should the broker
+            # be slow to answer, batches wait here rather than pile up in memory.
+            committing = [t for t in self._tasks if t is not self._in_flight]
+            if committing:
+                await asyncio.wait(committing)
         except BaseException:  # cancelled while the batch before applies: it goes on alone
             batch.finish()
             raise
@@ -169,6 +174,8 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self._in_flight = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # However it ends (even cancelled before its first step), nothing waits for it in vain.
+        task.add_done_callback(lambda _: applied.set())
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """(aiokafka's rebalance listener.) Batches read until now are not applied here, and
@@ -191,8 +198,9 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self._stopped = True
         await self.drain(timeout_s)
         if self._tasks:
-            log.warning("%s: the batch in flight did not finish in %.0f s; cancelled (its "
-                        "messages are read again)", self.consumer.name, timeout_s)
+            log.warning("%s: %d batch(es) in flight did not finish in %.0f s; cancelled "
+                        "(their messages are read again)", self.consumer.name, len(self._tasks),
+                        timeout_s)
             tasks = set(self._tasks)
             for task in tasks:
                 task.cancel()
@@ -201,6 +209,7 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _apply(self, batch: PreparedBatch, kafka: Any,
                      offsets: dict[TopicPartition, OffsetAndMetadata], applied: asyncio.Event,
                      before: asyncio.Task[None] | None) -> None:
+        ended = False
         try:
             delay, most = self.RETRY_S
             while True:
@@ -212,15 +221,17 @@ class BatchPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                               self.consumer.name, len(batch.messages), describe(exc), delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, most)
+            ended = True
+            batch.finish()  # its spans end once it is applied
             applied.set()  # the next batch's transaction may start
             if before is not None:  # committed offsets never go back
                 await asyncio.wait({before})
             hit("consumer.before_offset_commit")
             await _commit(self.consumer.name, kafka, offsets)
         finally:
-            applied.set()  # ended without applying (cancelled by `stop`): nothing more waits
-            # Its spans end, and its events are freed, while the next batch's transaction runs.
-            batch.finish()
+            if not ended:  # cancelled before it applied (`stop`)
+                batch.finish()
+        # Its events are freed as this task ends, while the next batch's transaction runs.
 
 
 def _next_offsets(records: Sequence[Any]) -> dict[TopicPartition, OffsetAndMetadata]:

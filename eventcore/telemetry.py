@@ -8,9 +8,9 @@ service's own registry, served at /metrics. Each service keeps its own providers
 ones), so several services in one process (as in tests) stay apart.
 
 A service that exports no spans (no exporter and no extra processor) gets a tracer that records
-nothing (`eventcore.tracecontext.UnrecordedTracer`): its spans carry the ids and flags the SDK's would, so trace context
-still flows through logs, stored events and messages unchanged. (FastStream's middleware makes
-its one span per batch through the SDK's provider.)
+nothing (`eventcore.tracecontext.UnrecordedTracer`): its spans carry the ids and flags the SDK's
+would, so trace context still flows through logs, stored events and messages unchanged.
+(FastStream's middleware makes its one span per batch through the SDK's provider.)
 """
 
 from __future__ import annotations

@@ -117,6 +117,7 @@ class UnrecordedTracer(trace.Tracer):
         # declines and `start_span` decides, as before.
         self._parent_decides = (
             isinstance(sampler, ParentBased)
+            and type(sampler).should_sample is ParentBased.should_sample
             and getattr(sampler, "_remote_parent_sampled", None) is ALWAYS_ON
             and getattr(sampler, "_remote_parent_not_sampled", None) is ALWAYS_OFF)
 

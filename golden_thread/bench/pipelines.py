@@ -248,7 +248,7 @@ async def publish(endpoints: StackEndpoints, envelopes: list[dict[str, Any]]) ->
             headers = list(message.headers)
             if not env.get("traceparent"):
                 span = publish_spans.start_span("publish", kind=SpanKind.PRODUCER)
-                headers.append(("traceparent", str(traceparent_of(span)).encode()))
+                headers.append(("traceparent", (traceparent_of(span) or "").encode()))
             pending.append(await prod.send(message.topic, message.value, key=message.key,
                                            headers=headers))
             sent[env["type"]] += 1

@@ -46,8 +46,9 @@ def _require_trusted(event: Any, trusted: Collection[str]) -> None:
 # (docs/performance.md finding 66). Row by row (executemany), the statement cost 21 µs per
 # conversation in PostgreSQL (pg_stat_statements, docs/performance.md 46). The equity answers
 # are read as their JSON text and cast: read as jsonb, json_to_recordset took ≈ 5 µs more per
-# row (docs/performance.md 80). Erasure is read per row. Two events claiming one conversation in a batch: one is written, the read-back names the
-# other, the batch rolls back and is applied one message at a time, in order (as before).
+# row (docs/performance.md 80). Erasure is read per row. Two events claiming one conversation
+# in a batch: one is written, the read-back names the other, the batch rolls back and is applied
+# one message at a time, in order (as before).
 _RECORD = """
 INSERT INTO conversations (conversation_id, event_id, source, source_sequence, participant_id,
        held_on, setting, place, categories, categories_version, summary, quote_count,

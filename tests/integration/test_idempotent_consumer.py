@@ -238,7 +238,6 @@ async def all_effects(runtime: ServiceRuntime, ids: list[str]) -> list[str]:
             "SELECT event_id::text FROM effects WHERE event_id = ANY($1::uuid[])", ids)]
 
 
-
 class NoDeadLetters(DeadLetters):
     def __init__(self) -> None:  # no producer: nothing here may be dead-lettered
         pass

@@ -174,13 +174,32 @@ async def test_the_next_batch_applies_while_the_offsets_before_it_are_committed(
     kafka.answer = answer = asyncio.Event()
     await pipeline.on_batch(message(kafka, (0, 0)))
     await asyncio.sleep(0.05)
-    await pipeline.on_batch(message(kafka, (0, 1)))
+    await asyncio.wait_for(pipeline.on_batch(message(kafka, (0, 1))), 2)
     await asyncio.sleep(0.05)
     assert consumer.log == ["prepare b0", "apply b0", "applied b0", "committing 0:1",
                             "prepare b1", "apply b1", "applied b1"]
     answer.set()
     await pipeline.drain()
     assert consumer.log[-3:] == ["commit 0:1", "committing 0:2", "commit 0:2"]
+
+
+async def test_while_the_broker_does_not_answer_no_more_batches_pile_up() -> None:
+    """One batch committing and one applied: the third waits for the first commit's answer."""
+    pipeline, consumer, kafka = setup()
+    kafka.answer = answer = asyncio.Event()
+    await pipeline.on_batch(message(kafka, (0, 0)))
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(pipeline.on_batch(message(kafka, (0, 1))), 2)
+    third = asyncio.create_task(pipeline.on_batch(message(kafka, (0, 2))))
+    await asyncio.sleep(0.05)
+    assert not third.done() and "apply b2" not in consumer.log
+    answer.set()
+    await third
+    await pipeline.drain()
+    log = consumer.log
+    assert log.index("commit 0:1") < log.index("apply b2")
+    assert [line for line in log if line.startswith("commit ")] == [
+        "commit 0:1", "commit 0:2", "commit 0:3"]
 
 
 async def test_stopping_cancels_every_batch_in_flight_that_does_not_finish_in_time() -> None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
     ALWAYS_ON,
     DEFAULT_ON,
     ParentBased,
@@ -55,7 +57,7 @@ def reference(tracer: trace.Tracer, traceparent: str | None, tracestate: str | N
                              kind=SpanKind.CONSUMER)
 
 
-@pytest.mark.parametrize("flags", ["00", "01", "02", "03"])
+@pytest.mark.parametrize("flags", ["00", "01", "02", "03", "05", "fe", "ff"])
 def test_a_child_of_the_header_is_the_span_the_tracer_would_start(
     unrecorded: tuple[str, Telemetry], flags: str
 ) -> None:
@@ -96,6 +98,19 @@ def test_a_header_the_quick_path_does_not_read_goes_to_the_tracer(given: str | N
         assert made.trace_id != int("1" * 32, 16)
 
 
+@pytest.mark.parametrize("padding", [(" ", ""), ("\t", " "), ("", "\t")])
+def test_a_header_padded_with_blanks_is_read_as_the_propagator_reads_it(
+    padding: tuple[str, str],
+) -> None:
+    tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
+    given = header("01")
+    span = start_consumer_span(tracer, TOPIC, padding[0] + given + padding[1], None)
+    assert isinstance(span, ChildSpan)
+    assert span.get_span_context().trace_id == int(given.split("-")[1], 16)
+    assert span.get_span_context().trace_flags == reference(
+        tracer, padding[0] + given + padding[1]).get_span_context().trace_flags
+
+
 def test_a_tracestate_goes_to_the_tracer_and_is_carried() -> None:
     tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
     given = header()
@@ -113,6 +128,15 @@ def test_a_parent_based_sampler_with_other_delegates_is_asked() -> None:
     assert tracer.remote_child(header("01")) is None
     span = start_consumer_span(tracer, TOPIC, header("01"), None)
     assert not span.get_span_context().trace_flags.sampled
+
+    class DecidesItself(ParentBased):
+        def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+            return ALWAYS_OFF.should_sample(*args, **kwargs)
+
+    tracer = UnrecordedTracer(DecidesItself(ALWAYS_ON), TracerProvider().id_generator)
+    assert tracer.remote_child(header("01")) is None
+    assert not start_consumer_span(tracer, TOPIC, header("01"), None).get_span_context(
+    ).trace_flags.sampled
 
 
 def test_under_the_sdks_tracer_the_span_records_and_continues_the_trace() -> None:
