@@ -47,9 +47,9 @@ from eventcore.tracecontext import start_consumer_span, traceparent_of
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Any], Awaitable[None]]
-#: Applies a run of consecutive fresh events at once (say, one INSERT ... SELECT FROM
-#: json_to_recordset): of one type, or of several types given equal batch handlers, mixed. It
-#: must do exactly what each type's `Handler` would do for each, in order; raising rolls the
+#: Applies a run of consecutive fresh events of one type at once (say, one INSERT ... SELECT
+#: FROM json_to_recordset).
+#: It must do exactly what the type's `Handler` would do for each, in order; raising rolls the
 #: batch back, and the one-message path (with the `Handler`) then finds the culprit.
 BatchHandler = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
 
@@ -180,17 +180,14 @@ class IdempotentConsumer:
         return outcomes
 
     async def _run_handlers(self, conn: asyncpg.Connection, items: list[Item]) -> None:
-        """Each event's handler in order; a run of events whose types share a batch handler, at
-        once (feedback's: a batch of several topics is one call, not one per run of a type)."""
+        """Each event's handler in order; a run of one type with a batch handler, at once."""
         start = 0
         while start < len(items):
             kind = items[start].event.type
-            batch_handler = self._batch_handlers.get(kind)
             end = start + 1
-            while end < len(items) and (
-                    items[end].event.type == kind if batch_handler is None
-                    else self._batch_handlers.get(items[end].event.type) == batch_handler):
+            while end < len(items) and items[end].event.type == kind:
                 end += 1
+            batch_handler = self._batch_handlers.get(kind)
             if batch_handler is not None and end - start > 1:
                 await hit_async("consumer.handler")
                 await batch_handler(conn, [i.event for i in items[start:end]])

@@ -68,21 +68,19 @@ class Policies:
     async def when_upstream_events_arrive_resolve_who_to_tell(
         self, conn: asyncpg.Connection, events: list[Any]
     ) -> None:
-        """Fold every fact, then resolve once what they newly reach; the events may be of any
-        upstream types, mixed (the consumer passes a batch's consecutive events in one call).
-        Resolving after the last fold plans what resolving after each would have (plans are
-        keyed by person and action and walk only complete paths; consent is followed to its
-        latest state), save a plan that a later event in the call would cancel (an action that
-        reaches someone, then their consent withdrawn): it is never made, as when the two
-        arrive the other way round, and it comes back as that would if they consent again."""
+        """Fold every fact, then resolve once what they newly reach. Resolving after the last
+        fold plans what resolving after each would have (plans are keyed by person and action
+        and walk only complete paths; consent is followed to its latest state). The consumer
+        calls it once per run of one type: a plan, and then its cancelling by a consent change
+        or an erasure, stay on record as they would one message at a time
+        (`test_a_batch_plans_exactly_what_one_message_at_a_time_plans`)."""
         for event in events:
             self._require_owner(event)
         # All graph writers take one lock. Every statement here finds rows by key, so sequential
         # scans are off for this transaction: on a table not analyzed yet (a new deployment
         # working through a backlog) the planner guessed that most rows match and read 39,000
         # links for 198 (docs/performance.md 45). And generic plans for the fold, should an
-        # earlier call in this transaction (the one-message path's, say) have asked for custom
-        # ones.
+        # earlier call in this transaction (one per run of one type) have asked for custom ones.
         await conn.execute("SELECT pg_advisory_xact_lock($1), set_config('enable_seqscan', 'off',"
                            " true), set_config('plan_cache_mode', 'auto', true)", GRAPH_LOCK)
         facts = [fact_of(event) for event in events]

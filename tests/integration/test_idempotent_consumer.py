@@ -13,14 +13,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts import GENESIS_HASH, body_digest, chain_hash, dead_letter_topic
-from eventcore.consumer import DomainRejection, IdempotentConsumer
+from eventcore.consumer import DomainRejection
 from eventcore.db import migrate
-from eventcore.deadletter import DeadLetters, IncomingMessage
+from eventcore.deadletter import IncomingMessage
 from eventcore.embedded import StackEndpoints, create_topics
 from eventcore.runtime import ServiceRuntime, Subscription
 from eventcore.settings import CoreSettings
 from tests.conftest import core_values, create_database
-from tests.integration.feedback_fixtures import Upstream
 from tests.integration.store_kit import consent_draft, new_subject
 
 pytestmark = pytest.mark.integration
@@ -237,58 +236,3 @@ async def all_effects(runtime: ServiceRuntime, ids: list[str]) -> list[str]:
         return [r[0] for r in await conn.fetch(
             "SELECT event_id::text FROM effects WHERE event_id = ANY($1::uuid[])", ids)]
 
-
-class NoDeadLetters(DeadLetters):
-    def __init__(self) -> None:  # no producer: nothing here may be dead-lettered
-        pass
-
-    async def send(self, message: IncomingMessage, *, reason: str, attempts: int) -> None:
-        raise AssertionError(f"dead-lettered: {reason}")
-
-
-class SharedHandler:
-    """One batch handler for several types, as feedback gives (a bound method, equal but not
-    the same object for each type); records the types of each call."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    async def each(self, conn: asyncpg.Connection, event: Any) -> None:
-        await self.many(conn, [event])
-
-    async def many(self, conn: asyncpg.Connection, events: list[Any]) -> None:
-        self.calls.append([e.type for e in events])
-        for event in events:
-            await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", event.id)
-
-
-async def test_types_that_share_a_batch_handler_are_applied_by_one_call_in_order(
-    consumer: ServiceRuntime,
-) -> None:
-    """A batch of several types (several topics) meets a handler given for all of them once,
-    with the events mixed in their order; a type with a handler of its own breaks the run."""
-    assert consumer.pool is not None
-    shared, upstream = SharedHandler(), Upstream("intake")
-    calls: list[str] = []
-
-    async def own(conn: asyncpg.Connection, event: Any) -> None:
-        calls.append(event.type)
-
-    types = ("ConsentChanged", "ParticipantErased")
-    applier = IdempotentConsumer(
-        name=f"coretest-shared-{secrets.token_hex(3)}", pool=consumer.pool,
-        handlers={**{t: shared.each for t in types}, "ConversationLogged": own},
-        batch_handlers={t: shared.many for t in types}, dead_letters=NoDeadLetters())
-    people = [new_subject() for _ in range(3)]
-    events = [upstream.consent_changed(people[0], 2, "email"), upstream.erased(people[1], 2),
-              upstream.consent_changed(people[2], 2, "none"), upstream.erased(people[0], 3),
-              upstream.conversation(people[2]), upstream.erased(people[2], 3),
-              upstream.consent_changed(people[1], 3, "email")]
-    messages = [IncomingMessage(TOPIC, 0, n, b"k", e.model_dump_json().encode())
-                for n, e in enumerate(events)]
-    outcomes = await applier.process_batch(messages)
-    assert [o.status for o in outcomes] == ["applied"] * len(events)
-    assert shared.calls == [[e.type for e in events[:4]], [e.type for e in events[5:]]]
-    assert calls == ["ConversationLogged"]
-    ids = [str(e.id) for e in events if e.type in types]
-    assert sorted(await all_effects(consumer, ids)) == sorted(ids)
