@@ -112,6 +112,19 @@ def setup() -> tuple[BatchPipeline, Consumer, Kafka]:
     return pipeline, consumer, Kafka(consumer.log)
 
 
+def kept(consumer: Consumer) -> list[Batch]:
+    """Every batch `consumer` prepares from now on, in order."""
+    batches: list[Batch] = []
+    prepare = consumer.prepare
+
+    async def keep(messages: list[Any]) -> Batch:
+        batches.append(await prepare(messages))
+        return batches[-1]
+
+    consumer.prepare = keep  # type: ignore[method-assign]
+    return batches
+
+
 def message(kafka: Kafka, *records: tuple[int, int]) -> Any:  # stands in for a KafkaMessage
     return Message(tuple(Record(p, o) for p, o in records), kafka)
 
@@ -204,14 +217,7 @@ async def test_while_the_broker_does_not_answer_no_more_batches_pile_up() -> Non
 
 async def test_stopping_cancels_every_batch_in_flight_that_does_not_finish_in_time() -> None:
     pipeline, consumer, kafka = setup()
-    batches: list[Batch] = []
-    prepare = consumer.prepare
-
-    async def keep(messages: list[Any]) -> Batch:
-        batches.append(await prepare(messages))
-        return batches[-1]
-
-    consumer.prepare = keep  # type: ignore[method-assign]
+    batches = kept(consumer)
     kafka.answer = asyncio.Event()  # never answered: b0 stays committing
     consumer.gates["b1"] = asyncio.Event()  # never set: b1 stays applying
     await pipeline.on_batch(message(kafka, (0, 0)))
@@ -309,14 +315,7 @@ async def test_stopping_cancels_a_batch_that_does_not_finish_in_time(
 
 async def test_every_batch_s_spans_are_ended_once_applied_or_not() -> None:
     pipeline, consumer, kafka = setup()
-    batches: list[Batch] = []
-    prepare = consumer.prepare
-
-    async def keep(messages: list[Any]) -> Batch:
-        batches.append(await prepare(messages))
-        return batches[-1]
-
-    consumer.prepare = keep  # type: ignore[method-assign]
+    batches = kept(consumer)
     await pipeline.on_batch(message(kafka, (0, 0)))
     await pipeline.on_batch(message(kafka, (0, 1)))
     await pipeline.stop(timeout_s=5)
