@@ -60,6 +60,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 
 from contracts.drafts import EventDraft
 from eventcore.metrics import CoreMetrics
@@ -74,11 +75,11 @@ __all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "RecordedEvent"
 #: Events per group commit at most (a caller's own batch may be larger; it then goes alone).
 GROUP_MAX_EVENTS = 1_000
 
-_ENVELOPE_COLUMNS = """
-    sequence, event_id, event_type, subject, subject_version, prev_hash, hash,
-    body || jsonb_build_object('sequence', sequence, 'prevhash', encode(prev_hash, 'hex'),
-                               'hash', encode(hash, 'hex')) AS envelope
-"""
+# The body as stored (its canonical text: `json` keeps it verbatim) and the chain columns; the
+# envelope is joined here, not in SQL, where `body || jsonb_build_object(...)` parsed, merged
+# and printed every row again (docs/performance.md finding 84).
+_ENVELOPE_COLUMNS = (
+    "sequence, event_id, event_type, subject, subject_version, prev_hash, hash, body::text")
 
 
 def notify_channel(source: str) -> str:
@@ -201,13 +202,19 @@ class EventStore:
 
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:
+    """The stored event with its envelope as the relay publishes it: the body's keys in their
+    stored (canonical) order, then the chain fields, so that the message is the canonical body
+    the chain hashes followed by them (`contracts.chain.split_chained`)."""
+    sequence, prevhash, hash_ = row["sequence"], row["prev_hash"].hex(), row["hash"].hex()
+    envelope = orjson.loads(row["body"])
+    envelope.update(sequence=sequence, prevhash=prevhash, hash=hash_)
     return RecordedEvent(
-        sequence=row["sequence"],
+        sequence=sequence,
         event_id=row["event_id"],
         event_type=row["event_type"],
         subject=row["subject"],
         subject_version=row["subject_version"],
-        prevhash=row["prev_hash"].hex(),
-        hash=row["hash"].hex(),
-        envelope=row["envelope"],
+        prevhash=prevhash,
+        hash=hash_,
+        envelope=envelope,
     )

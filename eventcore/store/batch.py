@@ -36,7 +36,7 @@ from eventcore.telemetry import current_traceparent
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A draft serialised once: its body (the envelope without chain fields), the canonical JSON
-    text of that body (what the store keeps as jsonb) and the body's sha256 digest."""
+    text of that body (what the store keeps, verbatim: `json`) and the body's sha256 digest."""
 
     draft: EventDraft[Any]
     body: dict[str, Any]
@@ -143,7 +143,7 @@ WITH d AS (
     INSERT INTO events (sequence, event_id, event_type, subject, subject_version, body,
                         prev_hash, hash)
     SELECT $2::bigint + d.n, d.event_id, d.event_type, d.subject, d.subject_version,
-           d.body::jsonb, d.prev_hash, d.hash
+           d.body::json, d.prev_hash, d.hash
       FROM d
      WHERE EXISTS (SELECT 1 FROM head WHERE head.sequence = $2::bigint + cardinality($6::uuid[])
                                         AND head.hash = $5::bytea)

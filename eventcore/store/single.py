@@ -39,7 +39,7 @@ head AS (
 ), ins AS (
     INSERT INTO events (sequence, event_id, event_type, subject, subject_version, body,
                         prev_hash, hash)
-    SELECT head.sequence, $1, $2, $3, $4, $5::text::jsonb, head.prev_hash, head.hash FROM head
+    SELECT head.sequence, $1, $2, $3, $4, $5::text::json, head.prev_hash, head.hash FROM head
     RETURNING sequence, prev_hash, hash
 )"""
 _RESULT = ("SELECT sequence, prev_hash, hash,"

@@ -14,6 +14,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from contracts.chain import chained
+
 Raw = bytes | str
 DEFAULT_SCHEMAS = ("intake", "insight", "priority", "feedback")
 _SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -127,15 +129,11 @@ def store_query(schema: str, where: str = "") -> str:
             "ORDER BY sequence").replace("  ", " ")
 
 
-def envelope(row: Sequence[Any]) -> str:
-    """The envelope as the relay publishes it: the body with the chain fields added last
-    (a body that is not an object is passed on as it is, for the contract check to reject)."""
-    body: str = row[0]
-    sequence, prev_hash, hash_ = row[1], row[2], row[3]
-    chain = f'"sequence": {sequence}, "prevhash": "{prev_hash.hex()}", "hash": "{hash_.hex()}"}}'
-    if body.startswith("{") and body.endswith("}"):
-        return f"{{{chain}" if body == "{}" else f"{body[:-1]}, {chain}"
-    return body
+def envelope(row: Sequence[Any]) -> bytes:
+    """The envelope as the relay publishes it: the body as stored with the chain fields added
+    last (`contracts.chain.chained`; a body that is not an object is passed on as it is, for
+    the contract check to reject)."""
+    return chained(row[0].encode(), row[1], row[2].hex(), row[3].hex())
 
 
 async def file_messages(path: Path, *, batch_size: int = 5_000) -> AsyncIterator[list[Raw]]:

@@ -172,8 +172,13 @@ async def test_the_event_stores_replay_and_verify_when_the_broker_has_no_history
     conn = await asyncpg.connect(url)  # a database administrator rewrites history
     try:
         await conn.execute("ALTER TABLE insight.events DISABLE TRIGGER events_append_only")
-        await conn.execute("UPDATE insight.events SET body = jsonb_set(body, '{data,category}',"
-                           " '\"continuity_of_care\"') WHERE sequence = 2")
+        # The stored text edited in place: still the layout the store writes, so the digest of
+        # the stored bytes is what catches it (contracts.chain.split_chained).
+        await conn.execute("UPDATE insight.events SET body = regexp_replace(body::text,"
+                           " '\"category\":\"[a-z_]+\"', '\"category\":\"continuity_of_care\"')::json"
+                           " WHERE sequence = 2")
+        await conn.execute("UPDATE insight.events SET body = jsonb_set(body::jsonb,"
+                           " '{data,statement}', '\"rewritten\"')::json WHERE sequence = 3")
         await conn.execute("ALTER TABLE priority.events DISABLE TRIGGER events_append_only")
         await conn.execute("DELETE FROM priority.events WHERE sequence = 2")
         await conn.execute("ALTER TABLE intake.events DISABLE TRIGGER events_append_only")
@@ -183,10 +188,42 @@ async def test_the_event_stores_replay_and_verify_when_the_broker_has_no_history
         await conn.close()
     _, tampered = await replay_history(HistorySource(store_url=url), ReplayOptions(), quiet=True)
     found = {(b.source, b.sequence) for b in tampered.breaks if b.kind is BreakKind.CHAIN}
-    assert {("insight", 2), ("priority", 3), ("intake", 3), ("intake", 5)} <= found
+    assert {("insight", 2), ("insight", 3), ("priority", 3), ("intake", 3), ("intake", 5)
+            } <= found
     contract = [b for b in tampered.breaks if b.kind is BreakKind.CONTRACT]
     assert len(contract) == 2  # the two bodies that are no longer events
     assert tampered.first_break is not None and not tampered.verified
+
+
+async def test_events_stored_as_jsonb_before_migration_004_still_verify_and_publish(
+    endpoints: StackEndpoints, story: Story
+) -> None:
+    """Migration 004 turned `events.body` from jsonb into json with `USING body::json`: rows
+    stored before it keep jsonb's printed form (keys reordered, spaces), not the canonical text
+    their digest covers. They must verify all the same (by the canonical form of the decoded
+    body), and read back, as the relay reads them, into the envelopes they were."""
+    url = await build_stores(endpoints, story)
+    conn = await asyncpg.connect(url)
+    try:
+        for schema in ("intake", "insight", "priority", "feedback"):
+            await conn.execute(f"ALTER TABLE {schema}.events DISABLE TRIGGER events_append_only")
+            await conn.execute(f"UPDATE {schema}.events SET body = body::jsonb::json")
+            await conn.execute(f"ALTER TABLE {schema}.events ENABLE TRIGGER events_append_only")
+        assert await conn.fetchval(  # what jsonb prints: not the canonical text
+            "SELECT body::text LIKE '{\"id\": %' FROM intake.events WHERE sequence = 1")
+    finally:
+        await conn.close()
+    _, result = await replay_history(HistorySource(store_url=url), ReplayOptions(), quiet=True)
+    assert result.verified, result.first_break
+    assert result.events == len(story.events)
+    pool = await create_pool(url, "insight")
+    try:
+        async with pool.acquire() as conn:
+            read = await EventStore("insight").read_after(conn, 0, 1_000)
+    finally:
+        await pool.close()
+    written = [e for e in story.events if e.source == "insight"]
+    assert [r.envelope for r in read] == [e.model_dump(mode="json") for e in written]
 
 
 def test_the_replay_command_reads_the_broker_and_the_stores(
@@ -220,8 +257,8 @@ async def test_a_long_store_replay_in_worker_processes_finds_what_one_process_fi
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("ALTER TABLE intake.events DISABLE TRIGGER events_append_only")
-        await conn.execute("UPDATE intake.events SET body = jsonb_set(body, '{data,place}',"
-                           " '\"Elsewhere\"') WHERE sequence = 9")
+        await conn.execute("UPDATE intake.events SET body = jsonb_set(body::jsonb, '{data,place}',"
+                           " '\"Elsewhere\"')::json WHERE sequence = 9")
         await conn.execute("DELETE FROM intake.events WHERE sequence = 12")
     finally:
         await conn.close()
