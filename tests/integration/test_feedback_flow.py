@@ -297,6 +297,25 @@ async def test_a_batch_plans_exactly_what_one_message_at_a_time_plans(
         "erased": "cancelled:erased"}
 
 
+async def test_an_event_delivered_again_is_kept_as_one_fact(feedback: RunningFeedback) -> None:
+    """Twice in one batch, again alone, again in a later batch: one fact is kept of it (the
+    inbox admits an event once per consumer; received_facts relies on that, migration 002)."""
+    [consumer] = feedback.runtime.consumers
+    listened = Upstream("intake")
+    said = [listened.conversation("p_" + secrets.token_hex(6)) for _ in range(2)]
+    first, second = (IncomingMessage("t", 0, n, None, e.model_dump_json().encode())
+                     for n, e in enumerate(said))
+    assert [o.status for o in await consumer.process_batch([first, second, first])] == [
+        "applied", "applied", "duplicate"]
+    assert (await consumer.process(first)).status == "duplicate"
+    assert [o.status for o in await consumer.process_batch([second, first])] == [
+        "duplicate", "duplicate"]
+    kept = await feedback.fetch("SELECT event_id, count(*) AS n FROM received_facts"
+                                " WHERE event_id = ANY($1::uuid[]) GROUP BY event_id",
+                                [e.id for e in said])
+    assert sorted((r["event_id"], r["n"]) for r in kept) == sorted((e.id, 1) for e in said)
+
+
 async def test_a_batch_reaching_several_actions_plans_each_as_if_alone(
     feedback: RunningFeedback,
 ) -> None:
