@@ -137,7 +137,7 @@ async def back_to_one(trial: Trial) -> None:
 async def poison(trial: Trial) -> None:
     await trial.during_load(0.2)
     rows = await trial.lab.fetch(
-        "SELECT body || jsonb_build_object('sequence', sequence, 'prevhash',"
+        "SELECT body::jsonb || jsonb_build_object('sequence', sequence, 'prevhash',"
         " encode(prev_hash, 'hex'), 'hash', encode(hash, 'hex')) AS envelope FROM intake.events"
         " WHERE event_type = 'ConversationLogged' ORDER BY sequence DESC LIMIT 1")
     sent = [kafka.poison_from(rows[0]["envelope"], CONVERSATIONS), kafka.garbage()]
