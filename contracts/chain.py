@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -61,18 +60,10 @@ def raw_body_digest(envelope: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(canonical_json(body)).digest()
 
 
-#: How a stored event travels: its canonical body with the chain fields added last, compact.
-_CHAIN_SUFFIX: Final = re.compile(
-    rb',"sequence":(?:0|[1-9][0-9]{0,18}),"prevhash":"[0-9a-f]{64}","hash":"[0-9a-f]{64}"\}\Z')
-
-
-_CHAIN_KEYS: Final = tuple(b'"%s":' % name.encode() for name in CHAIN_FIELDS)
-
-
 def chained(body: bytes, sequence: int, prevhash_hex: str, hash_hex: str) -> bytes:
     """The message for a stored event: its body text (the canonical body, as the store keeps
-    it) with the chain fields added last. The same bytes as `orjson.dumps` of the body's dict
-    followed by them, as the relay sends it; `split_chained` gives the body back."""
+    it) with the chain fields added last: the same bytes as `orjson.dumps` of the body's dict
+    followed by them, as the relay sends it."""
     chain = b'"sequence":%d,"prevhash":"%s","hash":"%s"}' % (
         sequence, prevhash_hex.encode(), hash_hex.encode())
     if body == b"{}":
@@ -80,25 +71,6 @@ def chained(body: bytes, sequence: int, prevhash_hex: str, hash_hex: str) -> byt
     if body[:1] == b"{" and body[-1:] == b"}":
         return body[:-1] + b"," + chain
     return body  # not an object: passed on for the contract check to reject
-
-
-def split_chained(raw: bytes | str) -> bytes | None:
-    """The body part of a message laid out as `chained` lays it out (the body, then exactly the
-    three chain fields, compact), or None. When the store kept the canonical body, this is it,
-    byte for byte, and its sha256 is the digest the chain links, with no parse and re-dump; a
-    body in any other form (rows stored as jsonb before 004, another producer) gives another
-    digest, and the caller falls back to `raw_body_digest`."""
-    data = raw.encode() if isinstance(raw, str) else raw
-    found = _CHAIN_SUFFIX.search(data, max(0, len(data) - 200))  # the suffix: <= 184 bytes
-    if found is None:
-        return None
-    body = data[:found.start()] + b"}"
-    # A canonical body has no chain fields. A key of that name anywhere (a string holding one
-    # would have its quotes escaped) sends the caller to the parse, which drops the top-level
-    # ones before hashing: both ways must judge every message alike.
-    if any(key in body for key in _CHAIN_KEYS):
-        return None
-    return body
 
 
 def chain_hash(prev_hash_hex: str, sequence: int, digest: bytes) -> str:

@@ -204,7 +204,7 @@ class EventStore:
 def _recorded(row: asyncpg.Record) -> RecordedEvent:
     """The stored event with its envelope as the relay publishes it: the body's keys in their
     stored (canonical) order, then the chain fields, so that the message is the canonical body
-    the chain hashes followed by them (`contracts.chain.split_chained`)."""
+    the chain hashes followed by them (`contracts.chain.chained`)."""
     sequence, prevhash, hash_ = row["sequence"], row["prev_hash"].hex(), row["hash"].hex()
     envelope = orjson.loads(row["body"])
     envelope.update(sequence=sequence, prevhash=prevhash, hash=hash_)

@@ -114,7 +114,7 @@ _LOCK_HEAD = "SELECT sequence, hash FROM source_head WHERE source = $1 FOR UPDAT
 # The head row is always locked (UPDATE), and only then compared with the head the rows were
 # chained from: a statement sent while an earlier batch is still committing waits for it and
 # chains on. On a miss the head is left as it was and returned: the head to retry from.
-# Bodies go in as text and are cast to jsonb here, so no codec re-encodes them.
+# Bodies go in as text and are kept as json here (verbatim), so no codec re-encodes them.
 _WRITE = """
 WITH d AS (
     SELECT * FROM unnest($6::uuid[], $7::text[], $8::text[], $9::int[], $10::text[],

@@ -15,7 +15,7 @@ from orjson import OPT_SORT_KEYS
 from orjson import dumps as json_dumps
 from orjson import loads as json_loads
 
-from contracts.chain import expected_hash, split_chained
+from contracts.chain import expected_hash
 from contracts.envelope import CHAIN_FIELDS, Envelope
 from contracts.events import (
     ActionTaken,
@@ -78,16 +78,8 @@ def parse_message(raw: bytes | str, as_of: datetime | None = None) -> Rec | Audi
         event = parse_event(raw)
     except ContractError as exc:
         return contract_break(raw, exc)
-    # The stored body itself, when the message is laid out as the store and the relay write it
-    # (`contracts.chain.split_chained`): its sha256 is the digest the chain links, no parse and
-    # re-dump needed. Otherwise the digest of the message as received spares re-dumping the
-    # parsed event: `contracts.chain.raw_body_digest`, popping the chain fields from a dict of
-    # our own; and when neither gives the stated hash, `record_of` lets the parsed event decide.
-    prevhash, stated = bytes.fromhex(event.prevhash), bytes.fromhex(event.hash)
-    body_text = split_chained(raw)
-    if body_text is not None and _links(prevhash, event.sequence,
-                                         hashlib.sha256(body_text).digest(), stated):
-        return record_of(event, None, as_of, intact=True)
+    # The digest of the message as received spares re-dumping the parsed event to hash it:
+    # `contracts.chain.raw_body_digest`, popping the chain fields from a dict of our own.
     body = json_loads(raw)
     for name in _CHAIN_FIELDS:
         body.pop(name, None)
@@ -95,19 +87,13 @@ def parse_message(raw: bytes | str, as_of: datetime | None = None) -> Rec | Audi
                      as_of)
 
 
-def _links(prevhash: bytes, sequence: int, digest: bytes, stated: bytes) -> bool:
-    """contracts.chain.chain_hash, on bytes: whether `digest` gives the stated hash."""
-    return stated == hashlib.sha256(
-        prevhash + sequence.to_bytes(8, "big", signed=True) + digest).digest()
-
-
-def record_of(event: Envelope[Any], digest: bytes | None, as_of: datetime | None, *,
-              intact: bool = False) -> Rec:
+def record_of(event: Envelope[Any], digest: bytes | None, as_of: datetime | None) -> Rec:
     prevhash, stated = bytes.fromhex(event.prevhash), bytes.fromhex(event.hash)
     sequence = event.sequence
-    # When the digest of the message as received does not give the stated hash, the parsed
-    # event's own canonical body decides.
-    intact = intact or (digest is not None and _links(prevhash, sequence, digest, stated)) or (
+    # contracts.chain.chain_hash, on bytes; when the digest of the message as received does
+    # not give the stated hash, the parsed event's own canonical body decides.
+    intact = (digest is not None and stated == hashlib.sha256(
+        prevhash + sequence.to_bytes(8, "big", signed=True) + digest).digest()) or (
         event.hash == expected_hash(event))
     kind, data = _payload(event.data, event.time.timestamp())
     recorded = event.recordedtime

@@ -58,14 +58,12 @@ def fact_of(event: AnyEvent) -> Fact:
 # Set-based from one JSON text (eventcore.db.json_rows), in the batch's order (`position` is
 # what `rebuild` refolds by). As pipelined rows (executemany) each fact cost PostgreSQL a Bind
 # and an Execute of its own (docs/performance.md finding 67). The facts are read as their JSON
-# text (read as jsonb, json_to_recordset took ≈ 5 µs more per row: finding 80) and kept as
-# that text (`json`, migration 002). No conflict to handle: the consumer hands the handler only
-# events its inbox admitted in this transaction, once per consumer (finding 85).
+# text and cast: read as jsonb, json_to_recordset took ≈ 5 µs more per row (finding 80).
 _RECORD = """
 INSERT INTO received_facts (event_id, event_type, source, sequence, subject_version, recorded_at,
        correlation_id, traceparent, facts)
 SELECT r.event_id, r.event_type, r.source, r.sequence, r.subject_version, r.recorded_at,
-       r.correlation_id, r.traceparent, r.facts::json
+       r.correlation_id, r.traceparent, r.facts::jsonb
   FROM ROWS FROM (json_to_recordset($1::text::json)
                   AS (event_id uuid, event_type text, source text, sequence bigint,
                       subject_version int, recorded_at timestamptz, correlation_id text,
@@ -73,6 +71,7 @@ SELECT r.event_id, r.event_type, r.source, r.sequence, r.subject_version, r.reco
        WITH ORDINALITY AS r(event_id, event_type, source, sequence, subject_version,
                             recorded_at, correlation_id, traceparent, facts, position)
  ORDER BY r.position
+ON CONFLICT (event_id) DO NOTHING
 """
 
 

@@ -172,8 +172,7 @@ async def test_the_event_stores_replay_and_verify_when_the_broker_has_no_history
     conn = await asyncpg.connect(url)  # a database administrator rewrites history
     try:
         await conn.execute("ALTER TABLE insight.events DISABLE TRIGGER events_append_only")
-        # The stored text edited in place: still the layout the store writes, so the digest of
-        # the stored bytes is what catches it (contracts.chain.split_chained).
+        # The stored text edited in place, still in the layout the store writes it in.
         await conn.execute("UPDATE insight.events SET body = regexp_replace(body::text,"
                            " '\"category\":\"[a-z_]+\"', '\"category\":\"continuity_of_care\"')::json"
                            " WHERE sequence = 2")

@@ -299,7 +299,7 @@ async def test_a_batch_plans_exactly_what_one_message_at_a_time_plans(
 
 async def test_an_event_delivered_again_is_kept_as_one_fact(feedback: RunningFeedback) -> None:
     """Twice in one batch, again alone, again in a later batch: one fact is kept of it (the
-    inbox admits an event once per consumer; received_facts relies on that, migration 002)."""
+    inbox admits an event once per consumer, and received_facts is keyed by event too)."""
     [consumer] = feedback.runtime.consumers
     listened = Upstream("intake")
     said = [listened.conversation("p_" + secrets.token_hex(6)) for _ in range(2)]
