@@ -32,6 +32,11 @@ from golden_thread.bench.timing import median_ratio_round, percentile
 from golden_thread.demo.processes import ServiceProcess
 
 log = logging.getLogger(__name__)
+FLOOR = "http.floor_fastapi_insert"
+
+
+def _ratio(value: float, limit: float | None) -> float | None:
+    return None if not limit else round(value / limit, 3)
 
 
 def _intake_env(ctx: Context) -> dict[str, str]:
@@ -105,7 +110,9 @@ async def intake(ctx: Context) -> None:
                 "first_error": results.first_error,
                 "http_p50_ms": round(percentile(results.latencies_ms, 50), 2),
                 "http_p99_ms": round(percentile(results.latencies_ms, 99), 2),
-                "cpu_ms_per_conversation": cpu}))
+                "cpu_ms_per_conversation": cpu,
+                # Of what FastAPI with one INSERT per request reaches here (bench.floor).
+                "ratio_to_floor": _ratio(ctx.intake_peak, report.raw_value(FLOOR))}))
 
     async def published() -> bool:
         head, done = await _intake_head(ctx.system_url)

@@ -26,6 +26,7 @@ from pathlib import Path
 from contracts.topics import ALL_TOPICS, dead_letter_topic
 from eventcore.embedded import EmbeddedStack
 from eventcore.settings import CoreSettings
+from golden_thread.bench import floor
 from golden_thread.bench.context import BENCH_CONSUMERS, Context, Plan, say
 from golden_thread.bench.infra import (
     Processes,
@@ -95,6 +96,7 @@ async def _phase(ctx: Context, name: str, phase: Callable[[Context], Awaitable[N
 PHASES: list[tuple[str, str, Callable[[Context], Awaitable[None]]]] = [
     ("database", "database and store", database),
     ("broker", "broker", broker),
+    ("floor", "HTTP floor", floor.phase),
     ("intake", "intake peak", intake),
     ("insight", "insight pipeline", insight_pipeline),
     ("e2e", "end-to-end latency", e2e),

@@ -25,6 +25,7 @@ RAW = {
     "pg.txn_single_1conn", "pg.txn_single_8conn", "pg.event_outbox_8conn",
     "pg.executemany100_8conn", "pg.copy100_8conn", "pg.scan_decode", "kafka.produce",
     "kafka.consume", "kafka.produce_consume", "kafka.latency_p50", "kafka.latency_p99",
+    "http.floor_asgi", "http.floor_fastapi", "http.floor_fastapi_insert",
 }
 FIELDS = {"value", "unit", "raw_limit", "ratio", "target", "met"}
 
@@ -56,6 +57,16 @@ def test_quick_bench_reports_every_figure_beside_its_raw_limit(tmp_path: Path) -
         assert {"peer.append_batch1_8conn", "peer.append_batch5_8conn"} <= set(report["raw_limits"])
     for key in RAW:
         assert report["raw_limits"][key]["value"] > 0, key
+    # The HTTP floors: each server's CPU per request measured, the inserting one's database too,
+    # and intake read against the floor that inserts.
+    for key in ("http.floor_asgi", "http.floor_fastapi", "http.floor_fastapi_insert"):
+        cpu = report["raw_limits"][key]["detail"]["cpu_ms_per_request"]
+        assert cpu["server"]["user_ms"] > 0, key
+    insert_cpu = report["raw_limits"]["http.floor_fastapi_insert"]["detail"]["cpu_ms_per_request"]
+    assert insert_cpu["postgres"]["user_ms"] + insert_cpu["postgres"]["system_ms"] > 0
+    intake = report["figures"]["intake.accepted"]
+    floor = report["raw_limits"]["http.floor_fastapi_insert"]["value"]
+    assert intake["detail"]["ratio_to_floor"] == pytest.approx(intake["value"] / floor, abs=2e-3)
     assert "ratio" in run.stdout and "raw limit" in run.stdout  # the table was printed
     assert "traces sampled by parentbased_traceidratio 0.1, exported: none (so not recorded)" \
         in run.stdout

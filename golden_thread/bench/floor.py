@@ -1,0 +1,220 @@
+"""The HTTP floor: what a service that does almost nothing reaches on this machine, so that
+intake's ratio can be read against what any service on this stack could reach.
+
+    python -m golden_thread.bench.floor --seconds 10
+
+Three servers, each `golden-thread serve`'s runtime (uvicorn, uvloop, httptools, no access log)
+and each driven as intake is in the bench (8 keep-alive clients, the same POST /conversations
+bodies, closed loop):
+
+- `http.floor_asgi`: a bare ASGI app that reads the body and answers 201;
+- `http.floor_fastapi`: FastAPI validating the body into intake's `LogConversation` command
+  and answering 201 (no auth, no database);
+- `http.floor_fastapi_insert`: the same, plus one INSERT of the command as JSON, its own
+  transaction, on a pool with the services' settings (`eventcore.db.create_pool`).
+
+The last is the least any intake could do per conversation with FastAPI and PostgreSQL; intake
+does much more (bearer tokens, a vault key and sealed contact per new participant, the event
+chained, two read models, the relay publishing, telemetry). Each is reported with the CPU
+milliseconds per request of the server, PostgreSQL and the load generator. The bench's intake
+phase measures them just before intake (docs/performance.md finding 90).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+# At module level, not in `_fastapi_app`: FastAPI resolves the endpoint's annotations (strings
+# here) in this module's globals.
+import asyncpg
+import orjson
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from eventcore.db import create_pool
+from golden_thread.bench import http_load
+from golden_thread.bench.context import Context
+from golden_thread.bench.fixtures import conversation_bodies
+from golden_thread.bench.infra import CpuMeter, create_database, drop_database, start_process
+from golden_thread.bench.report import RawLimit
+from golden_thread.demo.processes import free_port
+from services.intake.domain.commands import LogConversation
+
+KINDS = ("asgi", "fastapi", "fastapi_insert")
+LABELS = {
+    "asgi": "bare ASGI app on uvicorn: read the body, answer 201",
+    "fastapi": "FastAPI: body validated as LogConversation, answer 201",
+    "fastapi_insert": "FastAPI: body validated, one INSERT per request (own txn), answer 201",
+}
+_SCHEMA = "bench_floor"
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Scope]]
+Send = Callable[[Scope], Awaitable[None]]
+
+
+def _bare_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        out = orjson.dumps({"id": str(uuid.uuid4()), "status": "ok"})
+        status = 200 if scope["method"] == "GET" else 201
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(out)).encode())]})
+        await send({"type": "http.response.body", "body": out})
+    return app
+
+
+def _fastapi_app(database_url: str | None) -> Any:
+    pools: list[asyncpg.Pool] = []
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if database_url is not None:
+            conn = await asyncpg.connect(database_url)
+            try:
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_SCHEMA}; CREATE TABLE IF NOT "
+                                   f"EXISTS {_SCHEMA}.floor (id uuid PRIMARY KEY, body json)")
+            finally:
+                await conn.close()
+            pools.append(await create_pool(database_url, _SCHEMA, min_size=8, max_size=8))
+        yield
+        for pool in pools:
+            await pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/conversations", status_code=201)
+    async def post(cmd: LogConversation) -> JSONResponse:
+        if pools:
+            async with pools[0].acquire() as conn:
+                await conn.execute("INSERT INTO floor VALUES ($1, $2::text::json)", uuid.uuid4(),
+                                   cmd.model_dump_json())
+        return JSONResponse({"id": str(uuid.uuid4())}, status_code=201)
+
+    @app.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve(kind: str, port: int, database_url: str | None) -> None:
+    """One floor server, on the runtime `golden-thread serve` uses."""
+    import uvicorn
+    import uvloop
+
+    app = _bare_app() if kind == "asgi" else _fastapi_app(
+        database_url if kind == "fastapi_insert" else None)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False, lifespan="on", loop="uvloop", http="httptools")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(uvicorn.Server(config).serve())
+
+
+async def measure(database_url: str, seconds: float, log_dir: Path,
+                  meter: Callable[[int], CpuMeter], *, clients: int = 8, warmup_s: float = 1.0,
+                  kinds: tuple[str, ...] = KINDS) -> list[RawLimit]:
+    """Requests per second each floor server accepts, driven as the bench drives intake;
+    `meter(server_pid)` gives the CPU meter of a server (with PostgreSQL and the client)."""
+    bodies = list(conversation_bodies(2_000))
+    out: list[RawLimit] = []
+    for kind in kinds:
+        port = free_port()
+        proc = start_process(f"floor-{kind}", ["-m", "golden_thread.bench.floor", "serve", kind,
+                                                "--port", str(port), "--database-url",
+                                                database_url], {}, log_dir, port)
+        try:
+            await proc.wait_ready(60)
+            cpu_meter = meter(proc.process.pid)
+            started = asyncio.get_running_loop().call_later(warmup_s, cpu_meter.start)
+            results, took = await http_load.drive(proc.url, itertools.cycle(bodies),
+                                                  clients=clients, seconds=seconds,
+                                                  warmup_s=warmup_s)
+            started.cancel()
+            cpu = cpu_meter.stop(results.accepted)
+        finally:
+            proc.stop(timeout_s=10.0)
+        if results.accepted == 0 or results.rejected:
+            raise RuntimeError(f"floor {kind}: {results.accepted} accepted, {results.rejected} "
+                               f"rejected; first error {results.first_error}")
+        out.append(RawLimit(f"http.floor_{kind}", LABELS[kind], results.accepted / took, "req/s",
+                            {"clients": clients, "seconds": round(took, 2),
+                             "cpu_ms_per_request": cpu}))
+    return out
+
+
+async def phase(ctx: Context) -> None:
+    """The bench's floor phase: the three floors as raw limits, on a database of their own."""
+    url = await create_database(ctx.endpoints, "bench_floor")
+    try:
+        floors = await measure(url, min(ctx.plan.intake_seconds, 10.0), ctx.work,
+                               lambda pid: ctx.cpu_meter(server=pid),
+                               clients=ctx.plan.intake_clients,
+                               warmup_s=ctx.plan.intake_warmup_s)
+    finally:
+        await drop_database(ctx.endpoints, url)
+    for floor in floors:
+        ctx.report.add_raw(floor)
+
+
+async def _main(seconds: float) -> None:
+    from eventcore.embedded import EmbeddedStack
+    from eventcore.settings import CoreSettings
+    from golden_thread.bench import raw_pg
+    from golden_thread.bench.fixtures import Drafts
+    from golden_thread.bench.infra import stack_pids
+
+    work = Path(tempfile.mkdtemp(prefix="gt-floor-"))
+    stack = EmbeddedStack(CoreSettings(), topics=[], work_dir=work / "stack")
+    async with stack as endpoints:
+        url = await create_database(endpoints, "floor")
+        raw = {r.key: r for r in await raw_pg.measure(url, Drafts().body_json(), seconds)}
+        limit = raw["pg.txn_single_8conn"]
+        pg_pid = stack_pids(stack)["postgres"]
+        floors = await measure(url, seconds, work, lambda pid: CpuMeter(
+            {"server": pid, "postgres": pg_pid, "bench client": os.getpid()},
+            recursive=frozenset({"postgres"})))
+    print(f"{limit.key:28s} {limit.value:9,.0f} {limit.unit}")
+    for floor in floors:
+        cpu = floor.detail["cpu_ms_per_request"]
+        per = ", ".join(f"{name} {v['user_ms'] + v['system_ms']:.3f}" for name, v in cpu.items())
+        print(f"{floor.key:28s} {floor.value:9,.0f} {floor.unit}  ratio to "
+              f"{limit.key} {floor.value / limit.value:.2f}  CPU ms per request: {per}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    one = sub.add_parser("serve", help="serve one floor app (the bench starts these)")
+    one.add_argument("kind", choices=KINDS)
+    one.add_argument("--port", type=int, required=True)
+    one.add_argument("--database-url")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.kind, args.port, args.database_url)
+    else:
+        asyncio.run(_main(args.seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
