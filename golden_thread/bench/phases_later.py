@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from golden_thread.bench import replay
 from golden_thread.bench.context import Context, say
@@ -118,9 +119,15 @@ async def audit_replay(ctx: Context) -> None:
         scans.append(await asyncio.to_thread(replay.run_child, "scan", url, schemas, timeout))
         replays.append(await asyncio.to_thread(replay.run_child, "replay", url, schemas,
                                                timeout))
+    # The scan with contract validation instead of decoding, once: what validation alone
+    # costs, beside what the replay costs and what the target leaves (finding 91).
+    checked = await asyncio.to_thread(replay.run_child, "validate", url, schemas, timeout)
     scan = min(scans, key=lambda run: run["seconds"])
     replayed = min(replays, key=lambda run: run["seconds"])
     scan_rate = scan["events"] / scan["seconds"]
+    report.add_raw(RawLimit("pg.scan_validate", "the same scan, each message validated against "
+                            "its contract (pydantic), one process", checked["events"] /
+                            checked["seconds"], "events/s", {"events": checked["events"]}))
     report.add_raw(RawLimit("pg.scan_decode", "PostgreSQL scan of the event stores + JSON decode",
                             scan_rate, "events/s",
                             {"events": scan["events"], "peak_rss_mb": round(scan["peak_rss_mb"])}))
@@ -132,7 +139,16 @@ async def audit_replay(ctx: Context) -> None:
               "schemas": schemas, "rounds": len(replays),
               "seconds_each": [round(run["seconds"], 1) for run in replays],
               "scan_seconds_each": [round(run["seconds"], 1) for run in scans],
-              "peak_rss_mb_each": [round(run["peak_rss_mb"]) for run in replays]}
+              "peak_rss_mb_each": [round(run["peak_rss_mb"]) for run in replays],
+              # µs of CPU per event: of the replay's processes (parent and workers), of the
+              # scans' one process (read and decode; read and validate), and what 0.7 of the
+              # scan leaves for everything on this machine's cores, PostgreSQL included.
+              "cpu_us_per_event": {
+                  "replay": _per_event(replayed["cpu_s"] + replayed["workers_cpu_s"], replayed),
+                  "scan": _per_event(scan["cpu_s"], scan),
+                  "scan_validate": _per_event(checked["cpu_s"], checked),
+                  "all_cores_at_target": round((os.cpu_count() or 1) * 1e6 / (0.7 * scan_rate),
+                                               1)}}
     if not all(run["verified"] for run in replays):
         report.failures.append(f"replay did not verify: {replayed['breaks']} breaks")
     report.add(Figure("replay.rate", f"audit replay + verify of {replayed['events']:,} events",
@@ -141,3 +157,7 @@ async def audit_replay(ctx: Context) -> None:
     report.add(Figure("replay.peak_rss", "audit replay peak RSS", replayed["peak_rss_mb"], "MB",
                       "pg.scan_peak_rss", scan["peak_rss_mb"], target=300, direction="max",
                       target_on="value", detail=detail))
+
+
+def _per_event(cpu_s: float, run: dict[str, float]) -> float:
+    return round(cpu_s * 1e6 / max(run["events"], 1), 1)

@@ -1,7 +1,8 @@
 """One replay measurement in a fresh process, so its peak RSS is its own.
 
-`python -m golden_thread.bench.replay_worker scan|replay DATABASE_URL SCHEMA...` prints one JSON
-line: events, seconds, peak_rss_mb, rss_before_mb (and, for replay, whether it verified).
+`python -m golden_thread.bench.replay_worker scan|validate|replay DATABASE_URL SCHEMA...` prints
+one JSON line: events, seconds, peak_rss_mb, rss_before_mb, CPU seconds (and, for replay, whether
+it verified).
 """
 
 from __future__ import annotations
@@ -35,18 +36,31 @@ async def scan(url: str, schemas: list[str]) -> dict[str, Any]:
     (orjson, the fastest decoder on hand, which the audit's own digest check uses)."""
     from orjson import loads
 
+    return await _read_all(url, schemas, loads)
+
+
+async def validate(url: str, schemas: list[str]) -> dict[str, Any]:
+    """The same scan with each message validated against its contract (`parse_event`, as the
+    replay's workers do) instead of decoded: what contract validation alone costs per event."""
+    from contracts.registry import parse_event
+
+    return await _read_all(url, schemas, parse_event)
+
+
+async def _read_all(url: str, schemas: list[str], each: Any) -> dict[str, Any]:
     from golden_thread.audit.sources import store_messages
 
     before = psutil.Process().memory_info().rss / 1e6
     count = 0
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     async for batch in store_messages(url, schemas):
         for raw in batch:
-            loads(raw)
+            each(raw)
         count += len(batch)
     seconds = time.perf_counter() - started
     return {"events": count, "seconds": seconds, "rss_before_mb": before,
-            "peak_rss_mb": _peak_mb()}
+            "peak_rss_mb": _peak_mb(), **_cpu_seconds(since=cpu_before)}
 
 
 async def replay(url: str, schemas: list[str]) -> dict[str, Any]:
@@ -54,6 +68,7 @@ async def replay(url: str, schemas: list[str]) -> dict[str, Any]:
     from golden_thread.audit.verify import ReplayOptions
 
     before = psutil.Process().memory_info().rss / 1e6
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     workers = os.environ.get("GT_AUDIT_WORKERS")  # default: one per core, up to 4
     _, verification = await replay_history(
@@ -64,20 +79,23 @@ async def replay(url: str, schemas: list[str]) -> dict[str, Any]:
     return {"events": verification.events, "messages": verification.messages,
             "seconds": seconds, "verified": verification.verified,
             "breaks": verification.breaks_total, "rss_before_mb": before,
-            "peak_rss_mb": _peak_mb(), **_cpu_seconds()}
+            "peak_rss_mb": _peak_mb(), **_cpu_seconds(since=cpu_before)}
 
 
-def _cpu_seconds() -> dict[str, float]:
-    """CPU time (user + system) of this process and of its finished children (the workers)."""
+def _cpu_seconds(since: dict[str, float] | None = None) -> dict[str, float]:
+    """CPU time (user + system) of this process and of its finished children (the workers),
+    since `since` (the imports before it are not the measurement's; the workers' are)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"cpu_s": round(own.ru_utime + own.ru_stime, 2),
-            "workers_cpu_s": round(children.ru_utime + children.ru_stime, 2)}
+    base = since or {"cpu_s": 0.0, "workers_cpu_s": 0.0}
+    return {"cpu_s": round(own.ru_utime + own.ru_stime - base["cpu_s"], 2),
+            "workers_cpu_s": round(children.ru_utime + children.ru_stime
+                                   - base["workers_cpu_s"], 2)}
 
 
 def main(argv: list[str]) -> int:
     mode, url, *schemas = argv
-    job = {"scan": scan, "replay": replay}[mode]
+    job = {"scan": scan, "validate": validate, "replay": replay}[mode]
     print(json.dumps(asyncio.run(job(url, schemas))), flush=True)
     return 0
 

@@ -25,7 +25,7 @@ RAW = {
     "pg.txn_single_1conn", "pg.txn_single_8conn", "pg.event_outbox_8conn",
     "pg.executemany100_8conn", "pg.copy100_8conn", "pg.scan_decode", "kafka.produce",
     "kafka.consume", "kafka.produce_consume", "kafka.latency_p50", "kafka.latency_p99",
-    "http.floor_asgi", "http.floor_fastapi", "http.floor_fastapi_insert",
+    "http.floor_asgi", "http.floor_fastapi", "http.floor_fastapi_insert", "pg.scan_validate",
 }
 FIELDS = {"value", "unit", "raw_limit", "ratio", "target", "met"}
 
@@ -67,6 +67,10 @@ def test_quick_bench_reports_every_figure_beside_its_raw_limit(tmp_path: Path) -
     intake = report["figures"]["intake.accepted"]
     floor = report["raw_limits"]["http.floor_fastapi_insert"]["value"]
     assert intake["detail"]["ratio_to_floor"] == pytest.approx(intake["value"] / floor, abs=2e-3)
+    # The replay beside what reading and validating cost, and what the target leaves.
+    cpu = report["figures"]["replay.rate"]["detail"]["cpu_us_per_event"]
+    assert set(cpu) == {"replay", "scan", "scan_validate", "all_cores_at_target"}
+    assert all(value > 0 for value in cpu.values()), cpu
     assert "ratio" in run.stdout and "raw limit" in run.stdout  # the table was printed
     assert "traces sampled by parentbased_traceidratio 0.1, exported: none (so not recorded)" \
         in run.stdout
