@@ -10,14 +10,16 @@ bodies, closed loop):
 - `http.floor_asgi`: a bare ASGI app that reads the body and answers 201;
 - `http.floor_fastapi`: FastAPI validating the body into intake's `LogConversation` command
   and answering 201 (no auth, no database);
-- `http.floor_fastapi_insert`: the same, plus one INSERT of the command as JSON, its own
-  transaction, on a pool with the services' settings (`eventcore.db.create_pool`).
+- `http.floor_fastapi_insert`: the same, plus one INSERT of an event-sized body (the ~1.4 kB
+  the raw limits write; nothing of the request, whose contact details intake would seal), its
+  own transaction, on a pool as a service's (`eventcore.db.create_pool`, 10 connections at most,
+  its problem handlers installed as a service's are).
 
 The last is the least any intake could do per conversation with FastAPI and PostgreSQL; intake
 does much more (bearer tokens, a vault key and sealed contact per new participant, the event
 chained, two read models, the relay publishing, telemetry). Each is reported with the CPU
-milliseconds per request of the server, PostgreSQL and the load generator. The bench's intake
-phase measures them just before intake (docs/performance.md finding 90).
+milliseconds per request of the server, PostgreSQL and the load generator. The bench's `floor`
+phase measures them just before the intake phase (docs/performance.md finding 90).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -34,20 +37,23 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-# At module level, not in `_fastapi_app`: FastAPI resolves the endpoint's annotations (strings
-# here) in this module's globals.
 import asyncpg
 import orjson
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from eventcore.db import create_pool
+from eventcore.http import install_problem_handlers
 from golden_thread.bench import http_load
 from golden_thread.bench.context import Context
-from golden_thread.bench.fixtures import conversation_bodies
+from golden_thread.bench.fixtures import Drafts, conversation_bodies
 from golden_thread.bench.infra import CpuMeter, create_database, drop_database, start_process
 from golden_thread.bench.report import RawLimit
 from golden_thread.demo.processes import free_port
+from golden_thread.services import run_app
+
+# Imported here, not in `_fastapi_app`: FastAPI resolves the endpoint's annotations (strings,
+# with `from __future__ import annotations`) in this module's globals.
 from services.intake.domain.commands import LogConversation
 
 KINDS = ("asgi", "fastapi", "fastapi_insert")
@@ -94,19 +100,21 @@ def _fastapi_app(database_url: str | None) -> Any:
                                    f"EXISTS {_SCHEMA}.floor (id uuid PRIMARY KEY, body json)")
             finally:
                 await conn.close()
-            pools.append(await create_pool(database_url, _SCHEMA, min_size=8, max_size=8))
+            pools.append(await create_pool(database_url, _SCHEMA, max_size=10))
         yield
         for pool in pools:
             await pool.close()
 
     app = FastAPI(lifespan=lifespan)
+    install_problem_handlers(app)  # a refusal names fields, never echoes the body
+    body = Drafts().body_json()
 
     @app.post("/conversations", status_code=201)
     async def post(cmd: LogConversation) -> JSONResponse:
         if pools:
             async with pools[0].acquire() as conn:
                 await conn.execute("INSERT INTO floor VALUES ($1, $2::text::json)", uuid.uuid4(),
-                                   cmd.model_dump_json())
+                                   body)
         return JSONResponse({"id": str(uuid.uuid4())}, status_code=201)
 
     @app.get("/health/live")
@@ -118,15 +126,9 @@ def _fastapi_app(database_url: str | None) -> Any:
 
 def serve(kind: str, port: int, database_url: str | None) -> None:
     """One floor server, on the runtime `golden-thread serve` uses."""
-    import uvicorn
-    import uvloop
-
     app = _bare_app() if kind == "asgi" else _fastapi_app(
         database_url if kind == "fastapi_insert" else None)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="on", loop="uvloop", http="httptools")
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(uvicorn.Server(config).serve())
+    run_app(app, "127.0.0.1", port)
 
 
 async def measure(database_url: str, seconds: float, log_dir: Path,
@@ -162,36 +164,43 @@ async def measure(database_url: str, seconds: float, log_dir: Path,
 
 
 async def phase(ctx: Context) -> None:
-    """The bench's floor phase: the three floors as raw limits, on a database of their own."""
+    """The bench's floor phase: the three floors as raw limits, on a database of their own;
+    a floor that fails is a failure of its own, and the others are still measured."""
     url = await create_database(ctx.endpoints, "bench_floor")
     try:
-        floors = await measure(url, min(ctx.plan.intake_seconds, 10.0), ctx.work,
-                               lambda pid: ctx.cpu_meter(server=pid),
-                               clients=ctx.plan.intake_clients,
-                               warmup_s=ctx.plan.intake_warmup_s)
+        for kind in KINDS:
+            try:
+                [floor] = await measure(url, min(ctx.plan.intake_seconds, 10.0), ctx.work,
+                                        lambda pid: ctx.cpu_meter(server=pid),
+                                        clients=ctx.plan.intake_clients,
+                                        warmup_s=ctx.plan.intake_warmup_s, kinds=(kind,))
+            except Exception as exc:  # noqa: BLE001 - reported; the other floors go on
+                ctx.report.failures.append(f"HTTP floor {kind}: {type(exc).__name__}: {exc}")
+            else:
+                ctx.report.add_raw(floor)
     finally:
         await drop_database(ctx.endpoints, url)
-    for floor in floors:
-        ctx.report.add_raw(floor)
 
 
 async def _main(seconds: float) -> None:
     from eventcore.embedded import EmbeddedStack
     from eventcore.settings import CoreSettings
     from golden_thread.bench import raw_pg
-    from golden_thread.bench.fixtures import Drafts
     from golden_thread.bench.infra import stack_pids
 
     work = Path(tempfile.mkdtemp(prefix="gt-floor-"))
-    stack = EmbeddedStack(CoreSettings(), topics=[], work_dir=work / "stack")
-    async with stack as endpoints:
-        url = await create_database(endpoints, "floor")
-        raw = {r.key: r for r in await raw_pg.measure(url, Drafts().body_json(), seconds)}
-        limit = raw["pg.txn_single_8conn"]
-        pg_pid = stack_pids(stack)["postgres"]
-        floors = await measure(url, seconds, work, lambda pid: CpuMeter(
-            {"server": pid, "postgres": pg_pid, "bench client": os.getpid()},
-            recursive=frozenset({"postgres"})))
+    try:
+        stack = EmbeddedStack(CoreSettings(), topics=[], work_dir=work / "stack")
+        async with stack as endpoints:
+            url = await create_database(endpoints, "floor")
+            raw = {r.key: r for r in await raw_pg.measure(url, Drafts().body_json(), seconds)}
+            limit = raw["pg.txn_single_8conn"]
+            pg_pid = stack_pids(stack)["postgres"]
+            floors = await measure(url, seconds, work, lambda pid: CpuMeter(
+                {"server": pid, "postgres": pg_pid, "bench client": os.getpid()},
+                recursive=frozenset({"postgres"})))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"{limit.key:28s} {limit.value:9,.0f} {limit.unit}")
     for floor in floors:
         cpu = floor.detail["cpu_ms_per_request"]

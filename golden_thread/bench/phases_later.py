@@ -114,16 +114,16 @@ async def audit_replay(ctx: Context) -> None:
     timeout = plan.timeout_s * 2
     # Scan and replay taken in turn, the faster of each kept: another process's burst (the
     # embedded server's own background work) slows whichever runs then, never speeds it up.
-    scans, replays = [], []
+    # With them, the scan validating each message instead of decoding it: what contract
+    # validation alone costs, beside the replay and what the target leaves (finding 91).
+    scans, replays, checks = [], [], []
     for _ in range(plan.replay_rounds):
-        scans.append(await asyncio.to_thread(replay.run_child, "scan", url, schemas, timeout))
-        replays.append(await asyncio.to_thread(replay.run_child, "replay", url, schemas,
-                                               timeout))
-    # The scan with contract validation instead of decoding, once: what validation alone
-    # costs, beside what the replay costs and what the target leaves (finding 91).
-    checked = await asyncio.to_thread(replay.run_child, "validate", url, schemas, timeout)
+        scans.append(await _metered(ctx, "scan", url, schemas, timeout))
+        replays.append(await _metered(ctx, "replay", url, schemas, timeout))
+        checks.append(await _metered(ctx, "validate", url, schemas, timeout))
     scan = min(scans, key=lambda run: run["seconds"])
     replayed = min(replays, key=lambda run: run["seconds"])
+    checked = min(checks, key=lambda run: run["seconds"])
     scan_rate = scan["events"] / scan["seconds"]
     report.add_raw(RawLimit("pg.scan_validate", "the same scan, each message validated against "
                             "its contract (pydantic), one process", checked["events"] /
@@ -140,15 +140,15 @@ async def audit_replay(ctx: Context) -> None:
               "seconds_each": [round(run["seconds"], 1) for run in replays],
               "scan_seconds_each": [round(run["seconds"], 1) for run in scans],
               "peak_rss_mb_each": [round(run["peak_rss_mb"]) for run in replays],
-              # µs of CPU per event: of the replay's processes (parent and workers), of the
-              # scans' one process (read and decode; read and validate), and what 0.7 of the
-              # scan leaves for everything on this machine's cores, PostgreSQL included.
+              # µs of CPU per event, PostgreSQL's included: the replay (parent and workers),
+              # the scan (read and decode), the validating scan (read and validate), and what
+              # 0.7 of the scan leaves for everything on the cores this bench may use.
               "cpu_us_per_event": {
-                  "replay": _per_event(replayed["cpu_s"] + replayed["workers_cpu_s"], replayed),
-                  "scan": _per_event(scan["cpu_s"], scan),
-                  "scan_validate": _per_event(checked["cpu_s"], checked),
-                  "all_cores_at_target": round((os.cpu_count() or 1) * 1e6 / (0.7 * scan_rate),
-                                               1)}}
+                  "replay": _per_event(replayed, replayed["cpu_s"] + replayed["workers_cpu_s"]),
+                  "scan": _per_event(scan, scan["cpu_s"]),
+                  "scan_validate": _per_event(checked, checked["cpu_s"]),
+                  "all_cores_at_target": round(
+                      len(os.sched_getaffinity(0)) * 1e6 / (0.7 * scan_rate), 1)}}
     if not all(run["verified"] for run in replays):
         report.failures.append(f"replay did not verify: {replayed['breaks']} breaks")
     report.add(Figure("replay.rate", f"audit replay + verify of {replayed['events']:,} events",
@@ -159,5 +159,16 @@ async def audit_replay(ctx: Context) -> None:
                       target_on="value", detail=detail))
 
 
-def _per_event(cpu_s: float, run: dict[str, float]) -> float:
-    return round(cpu_s * 1e6 / max(run["events"], 1), 1)
+async def _metered(ctx: Context, mode: str, url: str, schemas: list[str], timeout: float
+                   ) -> dict[str, float]:
+    """`replay.run_child`, with PostgreSQL's CPU seconds while it ran (`postgres_cpu_s`)."""
+    meter = ctx.cpu_meter()
+    meter.start()
+    answer = await asyncio.to_thread(replay.run_child, mode, url, schemas, timeout)
+    postgres = meter.stop(1).get("postgres", {"user_ms": 0.0, "system_ms": 0.0})
+    answer["postgres_cpu_s"] = (postgres["user_ms"] + postgres["system_ms"]) / 1000
+    return answer
+
+
+def _per_event(run: dict[str, float], process_cpu_s: float) -> float:
+    return round((process_cpu_s + run["postgres_cpu_s"]) * 1e6 / max(run["events"], 1), 1)

@@ -88,9 +88,8 @@ def _cpu_seconds(since: dict[str, float] | None = None) -> dict[str, float]:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     base = since or {"cpu_s": 0.0, "workers_cpu_s": 0.0}
-    return {"cpu_s": round(own.ru_utime + own.ru_stime - base["cpu_s"], 2),
-            "workers_cpu_s": round(children.ru_utime + children.ru_stime
-                                   - base["workers_cpu_s"], 2)}
+    return {"cpu_s": own.ru_utime + own.ru_stime - base["cpu_s"],
+            "workers_cpu_s": children.ru_utime + children.ru_stime - base["workers_cpu_s"]}
 
 
 def main(argv: list[str]) -> int:

@@ -4,12 +4,14 @@ Phases, in order (each on its own database or topics, so none sees another's dat
 
 1. raw PostgreSQL (asyncpg) and the event store's append, then the `eventsourcing` peer;
 2. raw broker (aiokafka): produce, consume in a group, both together;
-3. intake over HTTP at its peak (its own process, relay running), then insight catching up on
-   that backlog (the insight consumer pipeline), then end-to-end latency at half the peak
-   beside the raw broker's latency at the same rate, duration and fetch settings;
+3. the HTTP floor (minimal servers driven as intake is: `floor.py`), then intake over HTTP at
+   its peak (its own process, relay running), then insight catching up on that backlog (the
+   insight consumer pipeline), then end-to-end latency at half the peak beside the raw
+   broker's latency at the same rate, duration and fetch settings;
 4. scale-out: two insight instances in one group on the same backlog;
 5. the priority and feedback consumer pipelines on a generated, valid history;
-6. audit replay from the event stores with full verification, beside a raw scan of them.
+6. audit replay from the event stores with full verification, beside a raw scan of them and
+   the same scan validating each message.
 """
 
 from __future__ import annotations
