@@ -132,35 +132,38 @@ def serve(kind: str, port: int, database_url: str | None) -> None:
 
 
 async def measure(database_url: str, seconds: float, log_dir: Path,
-                  meter: Callable[[int], CpuMeter], *, clients: int = 8, warmup_s: float = 1.0,
-                  kinds: tuple[str, ...] = KINDS) -> list[RawLimit]:
-    """Requests per second each floor server accepts, driven as the bench drives intake;
-    `meter(server_pid)` gives the CPU meter of a server (with PostgreSQL and the client)."""
-    bodies = list(conversation_bodies(2_000))
-    out: list[RawLimit] = []
-    for kind in kinds:
-        port = free_port()
-        proc = start_process(f"floor-{kind}", ["-m", "golden_thread.bench.floor", "serve", kind,
-                                                "--port", str(port), "--database-url",
-                                                database_url], {}, log_dir, port)
-        try:
-            await proc.wait_ready(60)
-            cpu_meter = meter(proc.process.pid)
-            started = asyncio.get_running_loop().call_later(warmup_s, cpu_meter.start)
-            results, took = await http_load.drive(proc.url, itertools.cycle(bodies),
-                                                  clients=clients, seconds=seconds,
-                                                  warmup_s=warmup_s)
-            started.cancel()
-            cpu = cpu_meter.stop(results.accepted)
-        finally:
-            proc.stop(timeout_s=10.0)
-        if results.accepted == 0 or results.rejected:
-            raise RuntimeError(f"floor {kind}: {results.accepted} accepted, {results.rejected} "
-                               f"rejected; first error {results.first_error}")
-        out.append(RawLimit(f"http.floor_{kind}", LABELS[kind], results.accepted / took, "req/s",
-                            {"clients": clients, "seconds": round(took, 2),
-                             "cpu_ms_per_request": cpu}))
-    return out
+                  meter: Callable[[int], CpuMeter], *, clients: int = 8, warmup_s: float = 1.0
+                  ) -> list[RawLimit]:
+    """Every floor in turn (`measure_one`)."""
+    return [await measure_one(kind, database_url, seconds, log_dir, meter, clients=clients,
+                              warmup_s=warmup_s) for kind in KINDS]
+
+
+async def measure_one(kind: str, database_url: str, seconds: float, log_dir: Path,
+                      meter: Callable[[int], CpuMeter], *, clients: int = 8,
+                      warmup_s: float = 1.0) -> RawLimit:
+    """Requests per second one floor server accepts, driven as the bench drives intake;
+    `meter(server_pid)` gives the CPU meter of the server (with PostgreSQL and the client)."""
+    port = free_port()
+    proc = start_process(f"floor-{kind}", ["-m", "golden_thread.bench.floor", "serve", kind,
+                                            "--port", str(port), "--database-url",
+                                            database_url], {}, log_dir, port)
+    try:
+        await proc.wait_ready(60)
+        cpu_meter = meter(proc.process.pid)
+        started = asyncio.get_running_loop().call_later(warmup_s, cpu_meter.start)
+        results, took = await http_load.drive(
+            proc.url, itertools.cycle(list(conversation_bodies(2_000))), clients=clients,
+            seconds=seconds, warmup_s=warmup_s)
+        started.cancel()
+        cpu = cpu_meter.stop(results.accepted)
+    finally:
+        proc.stop(timeout_s=10.0)
+    if results.accepted == 0 or results.rejected:
+        raise RuntimeError(f"floor {kind}: {results.accepted} accepted, {results.rejected} "
+                           f"rejected; first error {results.first_error}")
+    return RawLimit(f"http.floor_{kind}", LABELS[kind], results.accepted / took, "req/s",
+                    {"clients": clients, "seconds": round(took, 2), "cpu_ms_per_request": cpu})
 
 
 async def phase(ctx: Context) -> None:
@@ -170,10 +173,10 @@ async def phase(ctx: Context) -> None:
     try:
         for kind in KINDS:
             try:
-                [floor] = await measure(url, min(ctx.plan.intake_seconds, 10.0), ctx.work,
-                                        lambda pid: ctx.cpu_meter(server=pid),
-                                        clients=ctx.plan.intake_clients,
-                                        warmup_s=ctx.plan.intake_warmup_s, kinds=(kind,))
+                floor = await measure_one(kind, url, min(ctx.plan.intake_seconds, 10.0),
+                                          ctx.work, lambda pid: ctx.cpu_meter(server=pid),
+                                          clients=ctx.plan.intake_clients,
+                                          warmup_s=ctx.plan.intake_warmup_s)
             except Exception as exc:  # noqa: BLE001 - reported; the other floors go on
                 ctx.report.failures.append(f"HTTP floor {kind}: {type(exc).__name__}: {exc}")
             else:

@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 FLOOR = "http.floor_fastapi_insert"
 
 
-def _ratio(value: float, limit: float | None) -> float | None:
-    return None if not limit else round(value / limit, 3)
-
-
 def _intake_env(ctx: Context) -> dict[str, str]:
     from services.intake.adapters.vault import new_master_key
 
@@ -112,7 +108,8 @@ async def intake(ctx: Context) -> None:
                 "http_p99_ms": round(percentile(results.latencies_ms, 99), 2),
                 "cpu_ms_per_conversation": cpu,
                 # Of what FastAPI with one INSERT per request reaches here (bench.floor).
-                "ratio_to_floor": _ratio(ctx.intake_peak, report.raw_value(FLOOR))}))
+                "ratio_to_floor": round(ctx.intake_peak / floor, 3)
+                if (floor := report.raw_value(FLOOR)) else None}))
 
     async def published() -> bool:
         head, done = await _intake_head(ctx.system_url)

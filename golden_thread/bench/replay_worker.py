@@ -13,6 +13,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -47,7 +48,8 @@ async def validate(url: str, schemas: list[str]) -> dict[str, Any]:
     return await _read_all(url, schemas, parse_event)
 
 
-async def _read_all(url: str, schemas: list[str], each: Any) -> dict[str, Any]:
+async def _read_all(url: str, schemas: list[str], each: Callable[[Any], object]
+                    ) -> dict[str, Any]:
     from golden_thread.audit.sources import store_messages
 
     before = psutil.Process().memory_info().rss / 1e6
