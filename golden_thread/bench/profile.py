@@ -5,6 +5,7 @@
     python -m golden_thread.bench.profile feedback --seconds 15  # a feedback consumer worker
     python -m golden_thread.bench.profile priority --seconds 4   # 4 priority groups in turn
     python -m golden_thread.bench.profile store   --seconds 10   # EventStore.append, 8 conns
+    python -m golden_thread.bench.profile store   --batch 100    # ... 100 events per call
     python -m golden_thread.bench.profile replay  --events 200000  # audit replay from the stores
 
 Needs py-spy (`pip install py-spy`, in the `bench` extra). Writes the raw collapsed stacks
@@ -30,7 +31,7 @@ from pathlib import Path
 from contracts.topics import ALL_TOPICS
 from eventcore.embedded import EmbeddedStack
 from eventcore.settings import CoreSettings
-from golden_thread.bench import http_load, replay
+from golden_thread.bench import http_load, replay, store_append
 from golden_thread.bench.ab import CONSUMES
 from golden_thread.bench.fixtures import conversation_bodies
 from golden_thread.bench.infra import create_database, stack_env, start_service, start_worker
@@ -168,14 +169,16 @@ async def _started(proc: ServiceProcess, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _profile_store(seconds: float, out: Path, work: Path) -> None:
+async def _profile_store(seconds: float, out: Path, work: Path, batch: int = 1) -> None:
     async with EmbeddedStack(CoreSettings(), topics=[], work_dir=work / "stack") as ep:
         url = await create_database(ep, "profile")
         code = ("import asyncio, sys; from golden_thread.bench import store_append; "
                 f"print(asyncio.run(store_append.measure({url!r}, {seconds + 2}, "
-                "batches=(1,))))")
+                f"batches=({batch},))))")
         child = subprocess.Popen([sys.executable, "-c", code])  # noqa: ASYNC220
-        await asyncio.sleep(4)
+        # The drafts for the timed section are made before it (≈ 40 µs each): not profiled.
+        ceiling = store_append.RATE_CEILING.get(batch, store_append.RATE_CEILING_LARGE)
+        await asyncio.sleep(4 + 40e-6 * ceiling * (seconds + 3))
         recorder = spy(child.pid, seconds, out)
         await asyncio.to_thread(recorder.wait)
         await asyncio.to_thread(child.wait)
@@ -198,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "replay"))
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1, help="store: events per append call")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args(argv)
@@ -208,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_profile_replay(args.events, out, work))
         elif args.target in _RATES:
             asyncio.run(_profile_consumer(args.target, args.seconds, out, work))
+        elif args.target == "store":
+            asyncio.run(_profile_store(args.seconds, out, work, args.batch))
         else:
-            job = {"intake": _profile_intake, "priority": _profile_priority,
-                   "store": _profile_store}[args.target]
+            job = {"intake": _profile_intake, "priority": _profile_priority}[args.target]
             asyncio.run(job(args.seconds, out, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
