@@ -57,20 +57,22 @@ leader writes its followers' rows through its own connection.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
 
 from contracts.drafts import EventDraft
 from eventcore.metrics import CoreMetrics
-from eventcore.store.batch import BatchConflict, BatchWriter, Prepared, prepare
+from eventcore.store.batch import BatchConflict, BatchWriter, Link, Prepared, prepare, recorded
 from eventcore.store.group import GroupCommit
 from eventcore.store.records import ConcurrencyError, RecordedEvent
 from eventcore.store.single import FIRST_FREE_PARAM, append_one, numbered_from, with_writes
 
 __all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "RecordedEvent", "notify_channel",
            "numbered_from"]
+
+_Written = TypeVar("_Written", list[RecordedEvent], list[Link])
 
 #: Events per group commit at most (a caller's own batch may be larger; it then goes alone).
 GROUP_MAX_EVENTS = 1_000
@@ -106,7 +108,7 @@ class EventStore:
         self._channel = notify_channel(source)
         self._writer = BatchWriter(source, self._channel, metrics)
         self._wake: Callable[[int | None], None] | None = None
-        self._group: GroupCommit[asyncpg.Connection, Prepared, RecordedEvent] = GroupCommit(
+        self._group: GroupCommit[asyncpg.Connection, Prepared, Link] = GroupCommit(
             self._write_group, isolate=_isolate, blame=_blame, max_rows=GROUP_MAX_EVENTS)
 
     async def append(
@@ -117,13 +119,14 @@ class EventStore:
         if not rows:
             return []
         if not conn.is_in_transaction():  # the group's writer wakes the relay (`_write_group`)
-            return await self._group.submit(conn, rows)
+            # Each caller makes its own records once the group has committed: the next group's
+            # statement is on its way by then, not waiting for this one's records.
+            return recorded(rows, await self._group.submit(conn, rows))
         if len(rows) == 1:  # chained by the database under the head's lock: one round trip
             return await self._waking(self._one(conn, rows[0]))
-        return await self._waking(self._writer.write(conn, rows))
+        return recorded(rows, await self._waking(self._writer.write(conn, rows)))
 
-    async def _write_group(self, conn: asyncpg.Connection, rows: list[Prepared]
-                           ) -> list[RecordedEvent]:
+    async def _write_group(self, conn: asyncpg.Connection, rows: list[Prepared]) -> list[Link]:
         """A group commit's batch; the relay is woken here, where the rows are known to have
         landed, even when the caller that led the group has been cancelled meanwhile."""
         return await self._waking(self._writer.write(conn, rows))
@@ -134,16 +137,18 @@ class EventStore:
         self._writer.wrote(head, [row])
         return [record]
 
-    async def _waking(self, writing: Awaitable[list[RecordedEvent]]) -> list[RecordedEvent]:
-        """`writing`'s records, the relay woken with the last sequence written; or, if it failed
-        or was cancelled, woken to read once: its statement may have committed all the same."""
+    async def _waking(self, writing: Awaitable[_Written]) -> _Written:
+        """`writing`'s records (or links), the relay woken with the last sequence written; or,
+        if it failed or was cancelled, woken to read once: its statement may have committed
+        all the same."""
         try:
-            records = await writing
+            written = await writing
         except BaseException:
             self._woken(None)
             raise
-        self._woken(records[-1].sequence)
-        return records
+        last = written[-1]
+        self._woken(last.sequence if isinstance(last, RecordedEvent) else last[0])
+        return written
 
     async def append_with(
         self, conn: asyncpg.Connection, draft: EventDraft[Any], writes: str,

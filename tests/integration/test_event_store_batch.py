@@ -202,3 +202,31 @@ async def test_appends_in_concurrent_transactions_queue_on_the_head_and_never_re
             assert len(await assert_chain_holds(conn, store)) == 16
     finally:
         await pool.close()
+
+
+async def test_a_body_holding_the_bodies_separator_is_stored_as_written(database_url: str) -> None:
+    """The batch's bodies go to the server as one text separated by U+001E; a body whose values
+    hold that character carries it escaped (JSON text never holds it raw), so it splits right."""
+    schema = await core_schema(database_url)
+    pool = await create_pool(database_url, schema)
+    store = EventStore(SOURCE)
+    odd = ["k=\x1e", "\x1e\x1e", "a\x1eb=c"]  # tracestate: free text in the envelope
+
+    def drafts(version: int) -> list[Any]:
+        return [consent_draft(s, version).model_copy(update={"tracestate": t})
+                for s, t in zip(subjects, odd, strict=True)]
+
+    subjects = [new_subject() for _ in odd]
+    try:
+        async with pool.acquire() as conn:
+            returned = await store.append(conn, drafts(1))
+            async with conn.transaction():
+                returned += await store.append(conn, drafts(2))
+            stored = await assert_chain_holds(conn, store)
+            assert returned == stored
+            assert [e.envelope["tracestate"] for e in stored] == odd + odd
+            assert [e.subject for e in stored] == subjects + subjects
+            bodies = await conn.fetchval("SELECT array_agg(body::text) FROM events")
+            assert all("\x1e" not in b and "\\u001e" in b for b in bodies)
+    finally:
+        await pool.close()

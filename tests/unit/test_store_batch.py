@@ -11,7 +11,7 @@ import pytest
 
 from contracts import EventDraft, body_digest, canonical_body, chain_hash, verify_chain
 from contracts.chain import GENESIS_HASH
-from eventcore.store.batch import Head, links, must_follow, prepare
+from eventcore.store.batch import Head, links, must_follow, prepare, recorded
 from eventcore.store.records import ConcurrencyError
 from tests.integration.store_kit import SOURCE, consent_draft, new_subject
 
@@ -41,21 +41,29 @@ def test_the_python_chain_is_the_contracts_chain_and_verifies() -> None:
     drafts = [consent_draft(subject, v) for v in range(1, 6)]
     rows = prepare(SOURCE, drafts)
     chained = links(Head(0, bytes(32)), rows)
-    assert chained[0][1] == GENESIS_HASH
+    assert chained[0][1].hex() == GENESIS_HASH
     prev = GENESIS_HASH
-    for n, (draft, (sequence, prevhash, hash_)) in enumerate(zip(drafts, chained, strict=True)):
-        assert (sequence, prevhash) == (n + 1, prev)
-        assert hash_ == chain_hash(prev, sequence, body_digest(draft))
+    for n, (draft, (sequence, prev_hash, hash_)) in enumerate(zip(drafts, chained, strict=True)):
+        assert (sequence, prev_hash.hex()) == (n + 1, prev)
+        assert hash_.hex() == chain_hash(prev, sequence, body_digest(draft))
         # The SQL the store used to run: sha256(prev || int8send(seq) || digest).
         assert hash_ == hashlib.sha256(
             bytes.fromhex(prev) + sequence.to_bytes(8, "big", signed=True) + body_digest(draft)
-        ).hexdigest()
-        prev = hash_
-    events = [d.sequenced(s, p, h) for d, (s, p, h) in zip(drafts, chained, strict=True)]
+        ).digest()
+        prev = hash_.hex()
+    # The records give the envelope the relay publishes, with the chain fields in hex.
+    records = recorded(rows, chained)
+    assert [(r.sequence, r.prevhash, r.hash) for r in records] == [
+        (s, p.hex(), h.hex()) for s, p, h in chained]
+    assert [r.envelope for r in records] == [
+        {**row.body, "sequence": s, "prevhash": p.hex(), "hash": h.hex()}
+        for row, (s, p, h) in zip(rows, chained, strict=True)]
+    events = [d.sequenced(s, p.hex(), h.hex()) for d, (s, p, h) in zip(drafts, chained, strict=True)]
     assert verify_chain(events) is None
     # From a later head too.
     later = links(Head(41, bytes.fromhex(prev)), rows[:1])
-    assert later == [(42, prev, chain_hash(prev, 42, body_digest(drafts[0])))]
+    assert [(s, p.hex(), h.hex()) for s, p, h in later] == [
+        (42, prev, chain_hash(prev, 42, body_digest(drafts[0])))]
 
 
 def test_a_version_needs_its_predecessor_in_the_store_unless_it_is_earlier_in_the_batch() -> None:
