@@ -119,8 +119,8 @@ class EventStore:
         if not rows:
             return []
         if not conn.is_in_transaction():  # the group's writer wakes the relay (`_write_group`)
-            # Each caller makes its own records once the group has committed: the next group's
-            # statement is on its way by then, not waiting for this one's records.
+            # Each caller makes its own records once the group has committed: the lead passes
+            # on before any are built (with cohorts, the next group's statement is sent first).
             return recorded(rows, await self._group.submit(conn, rows))
         if len(rows) == 1:  # chained by the database under the head's lock: one round trip
             return await self._waking(self._one(conn, rows[0]))

@@ -1,10 +1,10 @@
 """One batch append in a constant number of round trips, whatever its size.
 
 Drafts are prepared once (`prepare`: one dump, one canonical JSON text, one digest), chained in
-Python with `contracts.chain.chain_hash` from the source head, and written by `_WRITE`: one
-statement that checks the expected subject versions, moves the head, inserts every row from
-`unnest` arrays and sends one NOTIFY (none when the relay leads in this process: `EventStore`).
-The head it chains from is either the one this process last
+Python from the source head by the algorithm of `contracts.chain.chain_hash` (on bytes), and
+written by `_WRITE`: one statement that checks the expected subject versions, moves the head,
+inserts every row from `unnest` arrays and sends one NOTIFY (none when the relay leads in this
+process: `EventStore`). The head it chains from is either the one this process last
 wrote or is writing (kept in memory: the statement locks the head row and moves it only if it
 then holds exactly that sequence and hash, so a stale memory costs a retry, never a wrong link);
 after a miss, the head the statement found, and failing that, the one read under
@@ -140,7 +140,7 @@ _LOCK_HEAD = "SELECT sequence, hash FROM source_head WHERE source = $1 FOR UPDAT
 _WRITE = """
 WITH d AS (
     SELECT * FROM unnest($6::uuid[], $7::text[], $8::text[], $9::int[],
-                         string_to_array($10::text, E'\\x1e'),
+                         string_to_array($10::text, chr(30)),
                          $11::bytea[], $12::bytea[], $13::bool[]) WITH ORDINALITY
         AS d(event_id, event_type, subject, subject_version, body, prev_hash, hash, must_follow,
              n)
@@ -178,7 +178,7 @@ SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT n FROM missing) AS missin
             THEN pg_notify($14, '') END AS notified
 """
 
-_BODY_SEPARATOR = "\x1e"
+_BODY_SEPARATOR = chr(30)  # U+001E, as `chr(30)` in `_WRITE`
 _SUBJECT_VERSION_KEY = re.compile(r"=\((?P<subject>.*), (?P<version>\d+)\) already exists")
 
 

@@ -219,13 +219,16 @@ async def test_a_body_holding_the_bodies_separator_is_stored_as_written(database
     subjects = [new_subject() for _ in odd]
     try:
         async with pool.acquire() as conn:
+            # Chained under the head's lock (none in memory yet), in a transaction, then from
+            # the head in memory.
             returned = await store.append(conn, drafts(1))
             async with conn.transaction():
                 returned += await store.append(conn, drafts(2))
+            returned += await store.append(conn, drafts(3))
             stored = await assert_chain_holds(conn, store)
             assert returned == stored
-            assert [e.envelope["tracestate"] for e in stored] == odd + odd
-            assert [e.subject for e in stored] == subjects + subjects
+            assert [e.envelope["tracestate"] for e in stored] == odd * 3
+            assert [e.subject for e in stored] == subjects * 3
             bodies = await conn.fetchval("SELECT array_agg(body::text) FROM events")
             assert all("\x1e" not in b and "\\u001e" in b for b in bodies)
     finally:
