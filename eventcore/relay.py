@@ -18,19 +18,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
 from opentelemetry import trace
 
 from eventcore.brokerwatch import BrokerWatch
 from eventcore.errors import describe
 from eventcore.failpoints import hit
 from eventcore.inflight import InFlight
-from eventcore.messaging import traced_message
+from eventcore.messaging import OutgoingMessage, traced_message
 from eventcore.metrics import CoreMetrics
 from eventcore.store import EventStore, notify_channel
 
@@ -40,6 +42,25 @@ TRANSIENT_ERRORS = (
     OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError, KafkaError,
 )
+
+
+def _account(metrics: CoreMetrics | None, watch: BrokerWatch | None,
+             messages: Sequence[OutgoingMessage], acks: Sequence[RecordMetadata]) -> None:
+    """An acknowledged batch counted by type (one measurement per type: each costs ≈ 6-9 µs in
+    the SDK, once per message it was a third of the relay's CPU per event, docs/performance.md
+    finding 95) and its newest offsets remembered for the broker watch."""
+    if metrics is not None:
+        for event_type, count in Counter(_header(m, "ce_type") for m in messages).items():
+            metrics.published.add(count, {"type": event_type.decode()})
+    if watch is not None:
+        watch.record(zip(acks, (_header(m, "ce_id") for m in messages), strict=True))
+
+
+def _header(message: OutgoingMessage, key: str) -> bytes:
+    for name, value in message.headers:
+        if name == key:
+            return value
+    raise KeyError(key)
 
 
 class OutboxRelay:
@@ -263,12 +284,7 @@ class OutboxRelay:
         done, failed = self._in_flight.acknowledged()
         for sent, acks in done:
             hit("relay.after_ack")
-            if self._metrics is not None:
-                for m in sent.messages:
-                    self._metrics.published.add(1, {"type": dict(m.headers)["ce_type"].decode()})
-            if self._watch is not None:
-                ids = (dict(m.headers)["ce_id"] for m in sent.messages)
-                self._watch.record(zip(acks, ids, strict=True))
+            _account(self._metrics, self._watch, sent.messages, acks)
         if done:
             last = done[-1][0].last
             await conn.execute(_move_cursor(self.name, last))

@@ -6,6 +6,7 @@
     python -m golden_thread.bench.profile priority --seconds 4   # 4 priority groups in turn
     python -m golden_thread.bench.profile store   --seconds 10   # EventStore.append, 8 conns
     python -m golden_thread.bench.profile store   --batch 100    # ... 100 events per call
+    python -m golden_thread.bench.profile intake  --native       # C extensions' frames too
     python -m golden_thread.bench.profile replay  --events 200000  # audit replay from the stores
 
 Needs py-spy (`pip install py-spy`, in the `bench` extra). Writes the raw collapsed stacks
@@ -40,11 +41,24 @@ from golden_thread.demo.processes import ServiceProcess
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
 
+#: Also sample native frames (C extensions: pydantic-core, asyncpg, orjson): `--native`.
+NATIVE = False
+
+
 def spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    # Native frames need the process paused while sampled (py-spy refuses --nonblocking).
+    how = ["--native"] if NATIVE else ["--nonblocking"]
     return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                             "--rate", "250", "--format", "raw", "--output", str(out),
-                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--rate", "250", "--format", "raw", "--output", str(out), *how],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finish(recorder: subprocess.Popen[bytes]) -> None:
+    """Wait for py-spy; if it failed, say why (else an older output would be summarised)."""
+    _, err = recorder.communicate()
+    if recorder.returncode != 0:
+        raise RuntimeError(f"py-spy failed ({recorder.returncode}): {err.decode(errors='replace')}")
 
 
 def summarise(raw: Path, top: int = 25) -> str:
@@ -101,7 +115,7 @@ async def _profile_intake(seconds: float, out: Path, work: Path) -> None:
             await asyncio.sleep(2)
             recorder = spy(proc.process.pid, seconds, out)
             results, took = await load
-            await asyncio.to_thread(recorder.wait)
+            await asyncio.to_thread(finish, recorder)
             print(f"intake accepted {results.accepted / took:,.0f} conv/s while profiled")
         finally:
             proc.stop()
@@ -123,7 +137,7 @@ async def _profile_consumer(service: str, seconds: float, out: Path, work: Path)
         try:
             await asyncio.sleep(6)  # the group join
             recorder = spy(proc.process.pid, seconds, out)
-            await asyncio.to_thread(recorder.wait)
+            await asyncio.to_thread(finish, recorder)
         finally:
             proc.stop()
 
@@ -147,7 +161,7 @@ async def _profile_priority(seconds: float, out: Path, work: Path) -> None:
                 try:  # once its imports are done
                     await _started(proc, 60)
                     recorder = spy(proc.process.pid, 7, part)
-                    await asyncio.to_thread(recorder.wait)
+                    await asyncio.to_thread(finish, recorder)
                 finally:
                     proc.stop()
                 if not part.exists():
@@ -180,7 +194,7 @@ async def _profile_store(seconds: float, out: Path, work: Path, batch: int = 1) 
         ceiling = store_append.RATE_CEILING.get(batch, store_append.RATE_CEILING_LARGE)
         await asyncio.sleep(4 + 40e-6 * ceiling * (seconds + 3))
         recorder = spy(child.pid, seconds, out)
-        await asyncio.to_thread(recorder.wait)
+        await asyncio.to_thread(finish, recorder)
         await asyncio.to_thread(child.wait)
 
 
@@ -202,9 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1, help="store: events per append call")
+    parser.add_argument("--native", action="store_true",
+                        help="sample C extensions' frames too (not for replay)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args(argv)
+    global NATIVE  # a flag for `spy`, set once per command
+    NATIVE = args.native
     out = args.out or Path(tempfile.gettempdir()) / f"gt-profile-{args.target}.txt"
     work = Path(tempfile.mkdtemp(prefix="gt-profile-"))
     try:
