@@ -10,8 +10,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from opentelemetry import trace
-from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from eventcore.settings import CoreSettings
 from eventcore.store import RecordedEvent
@@ -19,6 +19,7 @@ from eventcore.telemetry import span_from
 from eventcore.tracecontext import UnrecordedTracer
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+_W3C = TraceContextTextMapPropagator()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,10 @@ def traced_message(tracer: trace.Tracer, topic: str, event: RecordedEvent) -> Ou
     From a tracer that records nothing (`UnrecordedTracer`), the span is made from the stored
     traceparent's text where its sampled flag decides (`remote_child`, as a consumer's span per
     event is), and its traceparent written as the header: no context attached, no propagator
-    (≈ 50 µs of the relay's CPU per event the other way; docs/performance.md finding 95)."""
+    (≈ 50 µs of the relay's CPU per event the other way; docs/performance.md finding 95).
+    Either way the headers are W3C's, whatever the configured propagators (consumers read
+    those), and the span continues the stored traceparent alone: a stored tracestate is not
+    carried on (none is written today)."""
     message = envelope_message(topic, event.envelope)
     stored = str(event.envelope.get("traceparent") or "")
     if type(tracer) is UnrecordedTracer:
@@ -65,7 +69,7 @@ def traced_message(tracer: trace.Tracer, topic: str, event: RecordedEvent) -> Ou
                                "messaging.message.id": str(event.event_id),
                                "golden_thread.sequence": event.sequence}):
         carrier: dict[str, str] = {}
-        inject(carrier)
+        _W3C.inject(carrier)
     return _traced(message, [(k, v.encode()) for k, v in carrier.items()])
 
 

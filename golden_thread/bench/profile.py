@@ -193,9 +193,14 @@ async def _profile_store(seconds: float, out: Path, work: Path, batch: int = 1) 
         # The drafts for the timed section are made before it (≈ 40 µs each): not profiled.
         ceiling = store_append.RATE_CEILING.get(batch, store_append.RATE_CEILING_LARGE)
         await asyncio.sleep(4 + 40e-6 * ceiling * (seconds + 3))
-        recorder = spy(child.pid, seconds, out)
-        await asyncio.to_thread(finish, recorder)
-        await asyncio.to_thread(child.wait)
+        try:
+            recorder = spy(child.pid, seconds, out)
+            await asyncio.to_thread(finish, recorder)
+            await asyncio.to_thread(child.wait)
+        finally:  # not left appending to a stack that is going away
+            if child.poll() is None:
+                child.terminate()
+                await asyncio.to_thread(child.wait)
 
 
 async def _profile_replay(events: int, out: Path, work: Path) -> None:
@@ -204,7 +209,8 @@ async def _profile_replay(events: int, out: Path, work: Path) -> None:
         _, _, schemas = await replay.load_history(url, events)
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         await asyncio.to_thread(subprocess.run, [
-            py_spy, "record", "--rate", "250", "--format", "raw", "--output", str(out), "--",
+            py_spy, "record", "--rate", "250", "--format", "raw", "--output", str(out),
+            *(["--native"] if NATIVE else []), "--",
             sys.executable, "-m", "golden_thread.bench.replay_worker", "replay", url, *schemas],
             check=True)
 
@@ -217,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1, help="store: events per append call")
     parser.add_argument("--native", action="store_true",
-                        help="sample C extensions' frames too (not for replay)")
+                        help="sample C extensions' frames too (the process is paused to sample)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args(argv)

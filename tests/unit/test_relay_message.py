@@ -35,7 +35,7 @@ def headers(message: OutgoingMessage) -> dict[str, bytes]:
     return dict(message.headers)
 
 
-@pytest.mark.parametrize("flags", ["01", "00"])
+@pytest.mark.parametrize("flags", ["03", "01", "02", "00"])  # 03: intake's (random trace id)
 def test_the_quick_path_gives_the_span_the_tracer_would(flags: str) -> None:
     parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"
     event = stored(parent)
