@@ -29,6 +29,13 @@ class OutgoingMessage:
     value: bytes
     headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
 
+    def header(self, key: str) -> bytes:
+        """The first header named `key` (KeyError if none)."""
+        for name, value in self.headers:
+            if name == key:
+                return value
+        raise KeyError(key)
+
 
 def envelope_message(topic: str, envelope: Mapping[str, Any]) -> OutgoingMessage:
     """A structured-mode CloudEvent; a few ce_ headers let tools route without parsing."""
