@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from eventcore.auth import GUARD, install_auth
 from eventcore.http import BodySizeLimit, install_problem_handlers
@@ -22,6 +23,13 @@ from eventcore.runtime import ServiceRuntime
 from eventcore.settings import CoreSettings
 
 Attach = Callable[[FastAPI, ServiceRuntime], AbstractAsyncContextManager[Any] | None]
+
+#: FastAPI's own telemetry (0.142+) off: each request's server span and latency are
+#: `ops.HttpTelemetry`'s, on the service's providers. FastAPI's would add a second span, its
+#: histograms and logs wherever a global provider is set (an `opentelemetry-instrument` run),
+#: and checks the global providers on every request even where none is (docs/performance.md
+#: finding 95).
+NO_FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def service_app(
@@ -45,7 +53,7 @@ def service_app(
             await runtime.stop()
 
     app = FastAPI(title=f"Golden Thread — {name}", version="1.0.0", description=description,
-                  lifespan=lifespan, dependencies=[GUARD])
+                  lifespan=lifespan, dependencies=[GUARD], telemetry=NO_FASTAPI_TELEMETRY)
     install_auth(app, settings)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)

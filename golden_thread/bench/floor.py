@@ -44,6 +44,7 @@ from fastapi.responses import JSONResponse
 
 from eventcore.db import create_pool
 from eventcore.http import install_problem_handlers
+from eventcore.service_app import NO_FASTAPI_TELEMETRY
 from golden_thread.bench import http_load
 from golden_thread.bench.context import Context
 from golden_thread.bench.fixtures import Drafts, conversation_bodies
@@ -105,7 +106,7 @@ def _fastapi_app(database_url: str | None) -> Any:
         for pool in pools:
             await pool.close()
 
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=lifespan, telemetry=NO_FASTAPI_TELEMETRY)  # as a service's
     install_problem_handlers(app)  # a refusal names fields, never echoes the body
     body = Drafts().body_json()
 
