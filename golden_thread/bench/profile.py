@@ -45,12 +45,17 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 NATIVE = False
 
 
-def spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def _record(out: Path) -> list[str]:
+    """`py-spy record` writing raw stacks to `out`, with native frames if asked (`NATIVE`)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return [py_spy, "record", "--rate", "250", "--format", "raw", "--output", str(out),
+            *(["--native"] if NATIVE else [])]
+
+
+def spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     # Native frames need the process paused while sampled (py-spy refuses --nonblocking).
-    how = ["--native"] if NATIVE else ["--nonblocking"]
-    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                             "--rate", "250", "--format", "raw", "--output", str(out), *how],
+    return subprocess.Popen([*_record(out), "--pid", str(pid), "--duration", str(int(seconds)),
+                             *([] if NATIVE else ["--nonblocking"])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -207,10 +212,8 @@ async def _profile_replay(events: int, out: Path, work: Path) -> None:
     async with EmbeddedStack(CoreSettings(), topics=[], work_dir=work / "stack") as ep:
         url = await create_database(ep, "profile")
         _, _, schemas = await replay.load_history(url, events)
-        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         await asyncio.to_thread(subprocess.run, [
-            py_spy, "record", "--rate", "250", "--format", "raw", "--output", str(out),
-            *(["--native"] if NATIVE else []), "--",
+            *_record(out), "--",
             sys.executable, "-m", "golden_thread.bench.replay_worker", "replay", url, *schemas],
             check=True)
 
