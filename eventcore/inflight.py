@@ -23,15 +23,17 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
 from eventcore.messaging import OutgoingMessage
+from eventcore.produce import PartitionBatch, partition_batches
 
 
 @dataclass(slots=True)
 class Sent:
-    """A batch handed to the producer: its last sequence, and its acknowledgements to come."""
+    """A batch handed to the producer: its last sequence, and its acknowledgements to come (one
+    per partition batch, in the order of `batches`)."""
 
     last: int
     acked: asyncio.Future[list[RecordMetadata]]
-    messages: list[OutgoingMessage]
+    batches: list[PartitionBatch]
 
 
 class InFlight:
@@ -53,22 +55,25 @@ class InFlight:
         return self._sent[0] if self._sent else None
 
     def track(self, last: int, acked: asyncio.Future[list[RecordMetadata]],
-              messages: list[OutgoingMessage]) -> None:
-        self._sent.append(Sent(last, acked, messages))
+              batches: list[PartitionBatch]) -> None:
+        self._sent.append(Sent(last, acked, batches))
 
     async def send(self, producer: AIOKafkaProducer, last: int,
                    messages: list[OutgoingMessage]) -> None:
-        """Hand a batch to the producer (it waits only for room in the producer's buffer)."""
+        """Hand a batch to the producer, one record batch per partition (`produce`); it waits
+        only for the topics' metadata and for room in the producer's queue."""
+        batches = await partition_batches(producer, messages)
         futures: list[asyncio.Future[RecordMetadata]] = []
         try:
-            for m in messages:
-                futures.append(await producer.send(m.topic, m.value, key=m.key,
-                                                   headers=list(m.headers)))
+            for batch in batches:
+                futures.append(await producer.send_batch(batch.builder, batch.topic,
+                                                         partition=batch.partition))
+                batch.builder = None  # the producer holds it until it is acknowledged
         except BaseException:  # half sent: the next leader re-sends it all; read their outcome
             for future in futures:
                 future.add_done_callback(read_outcome)
             raise
-        self.track(last, asyncio.gather(*futures), messages)
+        self.track(last, asyncio.gather(*futures), batches)
 
     async def wait_oldest(self) -> None:
         if self._sent:
@@ -79,7 +84,8 @@ class InFlight:
             await asyncio.wait([sent.acked for sent in self._sent])
 
     def acknowledged(self) -> tuple[list[tuple[Sent, list[RecordMetadata]]], Exception | None]:
-        """Take the acknowledged batches off the front, each with its acknowledgements, and the
+        """Take the acknowledged batches off the front, each with its acknowledgements (one per
+        partition batch), and the
         error of a refused batch that stopped the taking (taken off too: it is re-sent from the
         stored cursor, by a leader afresh)."""
         done: list[tuple[Sent, list[RecordMetadata]]] = []

@@ -13,12 +13,16 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from contracts.chain import chained
 from eventcore.settings import CoreSettings
-from eventcore.store import RecordedEvent
+from eventcore.store import StoredEvent
 from eventcore.telemetry import span_from
 from eventcore.tracecontext import UnrecordedTracer
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+_CONTENT_TYPE = CONTENT_TYPE.encode()
+_CANONICAL_START = b'{"actorid":'
+_TRACEPARENT_KEY = b'"traceparent":'
 _W3C = TraceContextTextMapPropagator()
 
 
@@ -40,7 +44,7 @@ class OutgoingMessage:
 def envelope_message(topic: str, envelope: Mapping[str, Any]) -> OutgoingMessage:
     """A structured-mode CloudEvent; a few ce_ headers let tools route without parsing."""
     headers: list[tuple[str, bytes]] = [
-        ("content-type", CONTENT_TYPE.encode()),
+        ("content-type", _CONTENT_TYPE),
         ("ce_id", str(envelope["id"]).encode()),
         ("ce_type", str(envelope["type"]).encode()),
         ("ce_source", str(envelope["source"]).encode()),
@@ -54,37 +58,65 @@ def envelope_message(topic: str, envelope: Mapping[str, Any]) -> OutgoingMessage
     return OutgoingMessage(topic, str(envelope["subject"]).encode(), value, tuple(headers))
 
 
-def traced_message(tracer: trace.Tracer, topic: str, event: RecordedEvent) -> OutgoingMessage:
+def stored_message(tracer: trace.Tracer, topic: str, source: str,
+                   event: StoredEvent) -> OutgoingMessage:
     """The relay's message for a stored event, under a publish span that continues the trace
     stored with the event; the message carries that span's context.
+
+    The value is the stored body's text with the chain fields added (`contracts.chain.chained`):
+    the bytes `envelope_message` gives for the decoded event, without decoding and encoding
+    ≈ 1.3 kB again per event (≈ 20 µs of the relay's CPU; docs/performance.md finding 96).
+    A row stored before migration 004 (jsonb's printed form) is decoded and encoded as before.
 
     From a tracer that records nothing (`UnrecordedTracer`), the span is made from the stored
     traceparent's text where its sampled flag decides (`remote_child`, as a consumer's span per
     event is), and its traceparent written as the header: no context attached, no propagator
-    (≈ 50 µs of the relay's CPU per event the other way; docs/performance.md finding 95).
-    Either way the headers are W3C's, whatever the configured propagators (consumers read
-    those), and the span continues the stored traceparent alone: a stored tracestate is not
-    carried on (none is written today)."""
-    message = envelope_message(topic, event.envelope)
-    stored = str(event.envelope.get("traceparent") or "")
+    (≈ 50 µs of the relay's CPU per event the other way; finding 95). Either way the headers
+    are W3C's, whatever the configured propagators (consumers read those), and the span
+    continues the stored traceparent alone: a stored tracestate is not carried on (none is
+    written today)."""
+    value, stored = _published(event)
+    headers = [("content-type", _CONTENT_TYPE), ("ce_id", str(event.event_id).encode()),
+               ("ce_type", event.event_type.encode()), ("ce_source", source.encode()),
+               ("ce_sequence", str(event.sequence).encode())]
+    headers.extend(_trace_headers(tracer, topic, event, stored))
+    return OutgoingMessage(topic, event.subject.encode(), value, tuple(headers))
+
+
+def _published(event: StoredEvent) -> tuple[bytes, str]:
+    """The message's value for a stored event, and the traceparent stored with it ("" if none).
+
+    The canonical body (sorted keys, compact) begins with its first key, "actorid", and its
+    top-level "traceparent" is the last in the text: only "tracestate" and "type", both
+    strings, follow it at the top level, the payload ("data") comes before it, and a key inside
+    a string value has its quotes escaped. jsonb's printed form begins with "id", its shortest
+    key."""
+    body, prev, new = event.body, event.prev_hash.hex(), event.hash.hex()
+    if body.startswith(_CANONICAL_START):
+        at = body.rfind(_TRACEPARENT_KEY)
+        stored = ""
+        if at >= 0 and body[at + len(_TRACEPARENT_KEY):at + len(_TRACEPARENT_KEY) + 1] == b'"':
+            start = at + len(_TRACEPARENT_KEY) + 1
+            stored = body[start:body.index(b'"', start)].decode()
+        return chained(body, event.sequence, prev, new), stored
+    envelope = orjson.loads(body)
+    envelope.update(sequence=event.sequence, prevhash=prev, hash=new)
+    return orjson.dumps(envelope), str(envelope.get("traceparent") or "")
+
+
+def _trace_headers(tracer: trace.Tracer, topic: str, event: StoredEvent,
+                   stored: str) -> list[tuple[str, bytes]]:
     if type(tracer) is UnrecordedTracer:
         child = tracer.remote_child(stored)
         if child is not None:
-            return _traced(message, [("traceparent", child.traceparent.encode())])
+            return [("traceparent", child.traceparent.encode())]
     with span_from(tracer, f"{topic} publish", {"traceparent": stored}, kind=SpanKind.PRODUCER,
                    attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
                                "messaging.message.id": str(event.event_id),
                                "golden_thread.sequence": event.sequence}):
         carrier: dict[str, str] = {}
         _W3C.inject(carrier)
-    return _traced(message, [(k, v.encode()) for k, v in carrier.items()])
-
-
-def _traced(message: OutgoingMessage, trace_headers: list[tuple[str, bytes]]) -> OutgoingMessage:
-    """`message` with the publish span's trace headers in place of the stored event's."""
-    headers = [(k, v) for k, v in message.headers if k not in ("traceparent", "tracestate")]
-    return OutgoingMessage(message.topic, message.key, message.value,
-                           tuple(headers + trace_headers))
+    return [(k, v.encode()) for k, v in carrier.items()]
 
 
 def make_producer(settings: CoreSettings, bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:

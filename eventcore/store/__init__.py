@@ -66,11 +66,11 @@ from contracts.drafts import EventDraft
 from eventcore.metrics import CoreMetrics
 from eventcore.store.batch import BatchConflict, BatchWriter, Link, Prepared, prepare, recorded
 from eventcore.store.group import GroupCommit
-from eventcore.store.records import ConcurrencyError, RecordedEvent
+from eventcore.store.records import ConcurrencyError, RecordedEvent, StoredEvent
 from eventcore.store.single import FIRST_FREE_PARAM, append_one, numbered_from, with_writes
 
-__all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "RecordedEvent", "notify_channel",
-           "numbered_from"]
+__all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "RecordedEvent", "StoredEvent",
+           "notify_channel", "numbered_from"]
 
 _Written = TypeVar("_Written", list[RecordedEvent], list[Link])
 
@@ -82,6 +82,9 @@ GROUP_MAX_EVENTS = 1_000
 # and printed every row again (docs/performance.md finding 84).
 _ENVELOPE_COLUMNS = (
     "sequence, event_id, event_type, subject, subject_version, prev_hash, hash, body::text")
+
+_READ_STORED = ("SELECT sequence, event_id, event_type, subject, body::text, prev_hash, hash"
+                " FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2")
 
 
 def notify_channel(source: str) -> str:
@@ -193,6 +196,13 @@ class EventStore:
             limit,
         )
         return [_recorded(r) for r in rows]
+
+    async def read_stored_after(
+        self, conn: asyncpg.Connection, after_sequence: int, limit: int
+    ) -> list[StoredEvent]:
+        """As `read_after`, with each body as stored, not decoded: what the relay publishes."""
+        rows = await conn.fetch(_READ_STORED, after_sequence, limit)
+        return [StoredEvent(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6]) for r in rows]
 
     async def load_subject(self, conn: asyncpg.Connection, subject: str) -> list[RecordedEvent]:
         rows = await conn.fetch(

@@ -27,3 +27,17 @@ class RecordedEvent:
     prevhash: str
     hash: str
     envelope: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the store keeps it, for the relay: the body's text as written (for every row
+    since migration 004, the canonical body the chain hashes) and the chain columns."""
+
+    sequence: int
+    event_id: UUID
+    event_type: str
+    subject: str
+    body: bytes
+    prev_hash: bytes
+    hash: bytes

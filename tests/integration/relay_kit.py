@@ -62,12 +62,13 @@ class Rig:
 @asynccontextmanager
 async def relay_rig(endpoints: StackEndpoints, *, poll_interval_s: float,
                     broker_check_interval_s: float | None = None, batch_size: int = 500,
-                    max_in_flight: int = 2,
+                    max_in_flight: int = 2, max_batch_bytes: int = 16_384,
                     wrap: Callable[[AIOKafkaProducer], Any] | None = None) -> AsyncIterator[Rig]:
     """`wrap` stands between the relay and its (real) producer, to hold or fail acks."""
     schema = await core_schema(endpoints.database_url)
     pool = await create_pool(endpoints.database_url, schema)
-    producer = make_producer(CoreSettings(kafka_enable_idempotence=False),
+    settings = CoreSettings(kafka_enable_idempotence=False, kafka_max_batch_bytes=max_batch_bytes)
+    producer = make_producer(settings,
                              endpoints.kafka_bootstrap_servers, f"{schema}-test")
     await producer.start()
     checks = ({} if broker_check_interval_s is None else

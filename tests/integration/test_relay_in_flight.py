@@ -21,9 +21,24 @@ from tests.integration.relay_reader import read_published
 pytestmark = pytest.mark.integration
 
 
+class Recorded:
+    """A record batch being filled, with the sequences of the messages it took."""
+
+    def __init__(self, builder: Any) -> None:
+        self.builder = builder
+        self.sequences: list[int] = []
+
+    def append(self, *, timestamp: int | None, key: bytes, value: bytes,
+               headers: Sequence[tuple[str, bytes]]) -> Any:
+        metadata = self.builder.append(timestamp=timestamp, key=key, value=value, headers=headers)
+        if metadata is not None:
+            self.sequences.append(int(dict(headers)["ce_sequence"]))
+        return metadata
+
+
 class HeldAck:
-    """The real producer, except that the first message with sequence `sequence` has its
-    acknowledgement held for `hold_s` (the broker has it), then passed on or, with `fail`,
+    """The real producer, except that the first record batch holding sequence `sequence` has
+    its acknowledgement held for `hold_s` (the broker has it), then passed on or, with `fail`,
     replaced by a timeout: the broker wrote it, the relay is told it did not."""
 
     def __init__(self, producer: AIOKafkaProducer, sequence: int, hold_s: float, *,
@@ -37,13 +52,19 @@ class HeldAck:
         self.others_acknowledged_while_held = False
         self.released = asyncio.Event()
 
-    async def send(self, topic: str, value: bytes, *, key: bytes,
-                   headers: Sequence[tuple[str, bytes]]) -> asyncio.Future[Any]:
-        acked: asyncio.Future[Any] = await self._producer.send(topic, value, key=key,
-                                                              headers=headers)
-        sequence = int(dict(headers)["ce_sequence"])
-        self.sent.append(sequence)
-        if sequence != self._sequence or self.released.is_set() or self._tasks:
+    async def partitions_for(self, topic: str) -> set[int]:
+        partitions: set[int] = await self._producer.partitions_for(topic)
+        return partitions
+
+    def create_batch(self) -> Recorded:
+        return Recorded(self._producer.create_batch())
+
+    async def send_batch(self, batch: Recorded, topic: str, *,
+                         partition: int) -> asyncio.Future[Any]:
+        acked: asyncio.Future[Any] = await self._producer.send_batch(batch.builder, topic,
+                                                                    partition=partition)
+        self.sent.extend(batch.sequences)
+        if self._sequence not in batch.sequences or self.released.is_set() or self._tasks:
             self._others.append(acked)
             return acked
         held: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -1,5 +1,6 @@
 """What the relay counts once a batch is acknowledged: events published per type (one
-measurement per type, not per message) and, per partition, the newest offset and its event id."""
+measurement per type, not per message) and, per partition, the newest offset and its event id
+(the broker acknowledges each partition's record batch with its base offset)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoi
 from eventcore.brokerwatch import BrokerWatch
 from eventcore.messaging import OutgoingMessage, envelope_message
 from eventcore.metrics import CoreMetrics
+from eventcore.produce import PartitionBatch
 from eventcore.relay import _account
 
 
@@ -28,10 +30,14 @@ def test_an_acknowledged_batch_is_counted_per_type_and_its_newest_offsets_rememb
     kinds = ["ConversationLogged", "ConsentChanged", "ConversationLogged", "ParticipantErased",
              "ConversationLogged"]
     messages = [_message(n, kind, trace=n % 2 == 0) for n, kind in enumerate(kinds, 1)]
-    acks = [RecordMetadata("t", n % 2, None, 10 + n, 0, -1, 0) for n in range(len(kinds))]
+    # Partition 0's record batch took e1, e3, e5 at offsets 12, 13, 14; partition 1's e2, e4
+    # at 20, 21.
+    batches = [PartitionBatch("t", 0, None, messages[0::2]),
+               PartitionBatch("t", 1, None, messages[1::2])]
+    acks = [RecordMetadata("t", 0, None, 12, 0, -1, 0), RecordMetadata("t", 1, None, 20, 0, -1, 0)]
 
-    _account(metrics, watch, messages, acks)
-    _account(metrics, None, messages[:1], acks[:1])
+    _account(metrics, watch, batches, acks)
+    _account(metrics, None, [PartitionBatch("t", 0, None, messages[:1])], acks[:1])
 
     data = reader.get_metrics_data()
     assert data is not None
@@ -42,5 +48,4 @@ def test_an_acknowledged_batch_is_counted_per_type_and_its_newest_offsets_rememb
         assert isinstance(point, NumberDataPoint) and point.attributes is not None
         counted[point.attributes["type"]] = point.value
     assert counted == {"ConversationLogged": 4, "ConsentChanged": 1, "ParticipantErased": 1}
-    # Partition 0 got offsets 10, 12, 14 (events e1, e3, e5); partition 1 got 11, 13.
-    assert watch._acked == {("t", 0): (14, b"e5"), ("t", 1): (13, b"e4")}
+    assert watch._acked == {("t", 0): (14, b"e5"), ("t", 1): (21, b"e4")}

@@ -1,13 +1,17 @@
-"""The relay's message for a stored event (eventcore.messaging.traced_message): its publish span
-continues the trace stored with the event. From a tracer that records nothing, the span is made
-from the stored header's text; it must be the span the tracer's own path gives (same trace and
-flags, an id of its own), and a recording tracer still records it."""
+"""The relay's message for a stored event (eventcore.messaging.stored_message): the stored body's
+text with the chain fields, byte for byte the message of the decoded event, and a publish span
+that continues the trace stored with the event. From a tracer that records nothing, the span is
+made from the stored header's text; it must be the span the tracer's own path gives (same trace
+and flags, an id of its own), and a recording tracer still records it."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
+from typing import Any
 
+import orjson
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -15,20 +19,37 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
-from eventcore.messaging import OutgoingMessage, envelope_message, traced_message
-from eventcore.store import RecordedEvent
+from contracts.drafts import EventDraft
+from eventcore.messaging import OutgoingMessage, envelope_message, stored_message
+from eventcore.store import RecordedEvent, StoredEvent
 from eventcore.store.batch import Head, links, prepare, recorded
 from eventcore.tracecontext import UnrecordedTracer
+from golden_thread.bench.fixtures import Drafts
 from tests.integration.store_kit import SOURCE, consent_draft, new_subject
 
 TOPIC = "intake.consent.v1"
 
 
-def stored(traceparent: str | None) -> RecordedEvent:
+def stored(traceparent: str | None) -> tuple[StoredEvent, RecordedEvent]:
+    """A consent change as the store keeps it (its canonical text), and as it is read decoded."""
     draft = consent_draft(new_subject(), 1).model_copy(update={"traceparent": traceparent})
     rows = prepare(SOURCE, [draft])
-    [event] = recorded(rows, links(Head(6, bytes(32)), rows))
-    return event
+    chain = links(Head(6, bytes(32)), rows)
+    [event] = recorded(rows, chain)
+    [(sequence, prev, new)] = chain
+    return StoredEvent(sequence, draft.id, draft.type, draft.subject, rows[0].text.encode(),
+                       prev, new), event
+
+
+def traced_message(tracer: object, topic: str, event: StoredEvent) -> OutgoingMessage:
+    return stored_message(tracer, topic, SOURCE, event)  # type: ignore[arg-type]
+
+
+def as_before(event: StoredEvent) -> bytes:
+    """The message's value as the relay made it until finding 96: the stored text decoded, the
+    chain fields added, encoded again (`EventStore.read_after`, then `envelope_message`)."""
+    return orjson.dumps({**orjson.loads(event.body), "sequence": event.sequence,
+                         "prevhash": event.prev_hash.hex(), "hash": event.hash.hex()})
 
 
 def headers(message: OutgoingMessage) -> dict[str, bytes]:
@@ -38,7 +59,7 @@ def headers(message: OutgoingMessage) -> dict[str, bytes]:
 @pytest.mark.parametrize("flags", ["03", "01", "02", "00"])  # 03: intake's (random trace id)
 def test_the_quick_path_gives_the_span_the_tracer_would(flags: str) -> None:
     parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"
-    event = stored(parent)
+    event, decoded = stored(parent)
     tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
     assert tracer.remote_child(parent) is not None  # the quick path is taken
     message = traced_message(tracer, TOPIC, event)
@@ -49,8 +70,9 @@ def test_the_quick_path_gives_the_span_the_tracer_would(flags: str) -> None:
     slow = headers(traced_message(TracerProvider(sampler=DEFAULT_ON).get_tracer("t"), TOPIC,
                                   event))["traceparent"]
     assert slow.decode().split("-")[1::2] == [trace_id, made_flags]
-    # Everything else is the envelope's message as it was.
-    plain = envelope_message(TOPIC, event.envelope)
+    # Everything else is the decoded envelope's message, byte for byte.
+    plain = envelope_message(TOPIC, orjson.loads(as_before(event)))
+    assert orjson.loads(plain.value) == decoded.envelope
     assert (message.topic, message.key, message.value) == (plain.topic, plain.key, plain.value)
     assert [h for h in message.headers if h[0] != "traceparent"] == [
         h for h in plain.headers if h[0] not in ("traceparent", "tracestate")]
@@ -61,7 +83,7 @@ def test_a_recording_tracer_records_the_publish_span_the_header_carries() -> Non
     provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
     provider.add_span_processor(SimpleSpanProcessor(spans))
     parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-    message = traced_message(provider.get_tracer("t"), TOPIC, stored(parent))
+    message = traced_message(provider.get_tracer("t"), TOPIC, stored(parent)[0])
     [span] = spans.get_finished_spans()
     assert span.kind is SpanKind.PRODUCER and span.name == f"{TOPIC} publish"
     assert span.parent is not None and f"{span.parent.span_id:016x}" == parent.split("-")[2]
@@ -72,9 +94,11 @@ def test_a_recording_tracer_records_the_publish_span_the_header_carries() -> Non
 @pytest.mark.parametrize("given", [None, "not a traceparent"])
 def test_an_event_without_a_valid_trace_starts_a_new_one(given: str | None) -> None:
     tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
-    event = stored(None)
+    event, _ = stored(None)
     if given is not None:  # a stored value the contract would refuse, read as none
-        event = dataclasses.replace(event, envelope={**event.envelope, "traceparent": given})
+        event = dataclasses.replace(event, body=event.body.replace(
+            b'"traceparent":null', b'"traceparent":"%s"' % given.encode()))
+        assert given.encode() in event.body
     made = headers(traced_message(tracer, TOPIC, event))["traceparent"].decode().split("-")
     assert made[0] == "00" and int(made[1], 16) != 0 and int(made[2], 16) != 0
 
@@ -83,5 +107,53 @@ def test_a_sampler_that_asks_beyond_the_parent_takes_the_tracer_s_path() -> None
     never = ParentBased(ALWAYS_ON, remote_parent_sampled=TraceIdRatioBased(0.0))
     tracer = UnrecordedTracer(never, TracerProvider().id_generator)
     parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-    made = headers(traced_message(tracer, TOPIC, stored(parent)))["traceparent"].decode()
+    made = headers(traced_message(tracer, TOPIC, stored(parent)[0]))["traceparent"].decode()
     assert made.split("-")[1] == parent.split("-")[1] and made.endswith("-00")
+
+
+@pytest.mark.parametrize("top_level", [True, False])
+def test_a_traceparent_written_in_the_payload_s_text_is_not_taken_for_the_event_s(
+        top_level: bool) -> None:
+    """Free text that spells a traceparent key (its quotes escaped in the stored text) is not
+    the event's: the trace continued is the top-level one, or a new one where there is none."""
+    tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
+    own, lookalike = (f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01" for _ in "ab")
+    body = Drafts().body()
+    body["data"]["summary"] = f'Said: "traceparent":"{lookalike}" and "traceparent":null'
+    body["traceparent"] = own if top_level else None
+    draft: EventDraft[Any] = EventDraft.model_validate(body)
+    rows = prepare("intake", [draft])
+    chain = links(Head(0, bytes(32)), rows)
+    [(sequence, prev, new)] = chain
+    event = StoredEvent(sequence, draft.id, draft.type, draft.subject, rows[0].text.encode(),
+                        prev, new)
+    assert lookalike.encode() in event.body
+    message = stored_message(tracer, "intake.conversations.v1", "intake", event)
+    trace_id = headers(message)["traceparent"].decode().split("-")[1]
+    assert trace_id != lookalike.split("-")[1]
+    assert (trace_id == own.split("-")[1]) is top_level
+    assert message.value == as_before(event)
+
+
+def _jsonb_printed(text: bytes) -> bytes:
+    """A body as PostgreSQL printed a jsonb (before migration 004): keys by length, then bytes;
+    a space after each separator."""
+    def order(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: order(value[k]) for k in sorted(value, key=lambda k: (len(k), k))}
+        if isinstance(value, list):
+            return [order(v) for v in value]
+        return value
+    return json.dumps(order(orjson.loads(text)), ensure_ascii=False).encode()
+
+
+def test_a_row_stored_before_the_body_was_kept_as_text_is_published_as_before() -> None:
+    parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    event, decoded = stored(parent)
+    old = dataclasses.replace(event, body=_jsonb_printed(event.body))
+    assert old.body.startswith(b'{"id": ')
+    tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
+    message = traced_message(tracer, TOPIC, old)
+    assert message.value == as_before(old) != as_before(event)  # jsonb's key order, compact
+    assert orjson.loads(message.value) == decoded.envelope
+    assert headers(message)["traceparent"].decode().split("-")[1] == parent.split("-")[1]
