@@ -33,7 +33,7 @@ async def read_published(
             for records in (await consumer.getmany(timeout_ms=100)).values():
                 for r in records:
                     event_id = dict(r.headers or ()).get("ce_id")
-                    if event_id is not None and _uuid(event_id) in event_ids:
+                    if event_id is not None and uuid_of(event_id) in event_ids:
                         found.append(parse_event(r.value))
             if settled_at is None and {e.id for e in found} >= event_ids:
                 settled_at = loop.time() + settle_s
@@ -42,7 +42,7 @@ async def read_published(
     return found
 
 
-def _uuid(raw: bytes) -> UUID | None:
+def uuid_of(raw: bytes) -> UUID | None:
     try:
         return UUID(raw.decode("ascii"))
     except (ValueError, UnicodeDecodeError):
