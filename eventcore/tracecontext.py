@@ -1,7 +1,7 @@
 """W3C trace context without the SDK's detours: reading a traceparent, writing one, and the
 tracer of a service whose spans go nowhere (`UnrecordedTracer`), with the consumer's span per
 event made from the message's headers (`start_consumer_span`) and the relay's publish span from
-the stored traceparent (`messaging.traced_message`).
+the stored traceparent (`messaging.stored_message`).
 
 Read and written directly, not through the configured propagators: the envelope's field and the
 relay's headers are W3C whatever those are, and a consumer reads and writes one per event.

@@ -41,7 +41,7 @@ def stored(traceparent: str | None) -> tuple[StoredEvent, RecordedEvent]:
                        prev, new), event
 
 
-def traced_message(tracer: object, topic: str, event: StoredEvent) -> OutgoingMessage:
+def message_of(tracer: object, topic: str, event: StoredEvent) -> OutgoingMessage:
     return stored_message(tracer, topic, SOURCE, event)  # type: ignore[arg-type]
 
 
@@ -62,12 +62,12 @@ def test_the_quick_path_gives_the_span_the_tracer_would(flags: str) -> None:
     event, decoded = stored(parent)
     tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
     assert tracer.remote_child(parent) is not None  # the quick path is taken
-    message = traced_message(tracer, TOPIC, event)
+    message = message_of(tracer, TOPIC, event)
     version, trace_id, span_id, made_flags = headers(message)["traceparent"].decode().split("-")
     assert (version, trace_id, made_flags) == ("00", parent.split("-")[1], flags)
     assert span_id != parent.split("-")[2] and int(span_id, 16) != 0
     # The tracer's own path (the SDK's tracer with the same sampler) agrees.
-    slow = headers(traced_message(TracerProvider(sampler=DEFAULT_ON).get_tracer("t"), TOPIC,
+    slow = headers(message_of(TracerProvider(sampler=DEFAULT_ON).get_tracer("t"), TOPIC,
                                   event))["traceparent"]
     assert slow.decode().split("-")[1::2] == [trace_id, made_flags]
     # Everything else is the decoded envelope's message, byte for byte.
@@ -83,7 +83,7 @@ def test_a_recording_tracer_records_the_publish_span_the_header_carries() -> Non
     provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
     provider.add_span_processor(SimpleSpanProcessor(spans))
     parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-    message = traced_message(provider.get_tracer("t"), TOPIC, stored(parent)[0])
+    message = message_of(provider.get_tracer("t"), TOPIC, stored(parent)[0])
     [span] = spans.get_finished_spans()
     assert span.kind is SpanKind.PRODUCER and span.name == f"{TOPIC} publish"
     assert span.parent is not None and f"{span.parent.span_id:016x}" == parent.split("-")[2]
@@ -99,7 +99,7 @@ def test_an_event_without_a_valid_trace_starts_a_new_one(given: str | None) -> N
         event = dataclasses.replace(event, body=event.body.replace(
             b'"traceparent":null', b'"traceparent":"%s"' % given.encode()))
         assert given.encode() in event.body
-    made = headers(traced_message(tracer, TOPIC, event))["traceparent"].decode().split("-")
+    made = headers(message_of(tracer, TOPIC, event))["traceparent"].decode().split("-")
     assert made[0] == "00" and int(made[1], 16) != 0 and int(made[2], 16) != 0
 
 
@@ -107,7 +107,7 @@ def test_a_sampler_that_asks_beyond_the_parent_takes_the_tracer_s_path() -> None
     never = ParentBased(ALWAYS_ON, remote_parent_sampled=TraceIdRatioBased(0.0))
     tracer = UnrecordedTracer(never, TracerProvider().id_generator)
     parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-    made = headers(traced_message(tracer, TOPIC, stored(parent)[0]))["traceparent"].decode()
+    made = headers(message_of(tracer, TOPIC, stored(parent)[0]))["traceparent"].decode()
     assert made.split("-")[1] == parent.split("-")[1] and made.endswith("-00")
 
 
@@ -153,7 +153,7 @@ def test_a_row_stored_before_the_body_was_kept_as_text_is_published_as_before() 
     old = dataclasses.replace(event, body=_jsonb_printed(event.body))
     assert old.body.startswith(b'{"id": ')
     tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
-    message = traced_message(tracer, TOPIC, old)
+    message = message_of(tracer, TOPIC, old)
     assert message.value == as_before(old) != as_before(event)  # jsonb's key order, compact
     assert orjson.loads(message.value) == decoded.envelope
     assert headers(message)["traceparent"].decode().split("-")[1] == parent.split("-")[1]
