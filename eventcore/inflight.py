@@ -60,8 +60,10 @@ class InFlight:
 
     async def send(self, producer: AIOKafkaProducer, last: int,
                    messages: list[OutgoingMessage]) -> None:
-        """Hand a batch to the producer, one record batch per partition (`produce`); it waits
-        only for the topics' metadata and for room in the producer's queue."""
+        """Hand a batch to the producer, one record batch per partition (`produce`). It waits for
+        the topics' metadata and, per partition, until the producer has taken the partition's
+        last queued record batch into a request (with `max_in_flight` above 1, the next relay
+        batch's record batch for a partition can so wait for the last one's to be sent)."""
         batches = await partition_batches(producer, messages)
         futures: list[asyncio.Future[RecordMetadata]] = []
         try:

@@ -1,10 +1,12 @@
 """A relay batch handed to the producer as one record batch per partition.
 
 aiokafka's `send` per message costs ≈ 24 µs of the relay's CPU each on this machine: a coroutine,
-a future, the pure-Python `murmur2` of the key (≈ 6 µs) and the accumulator's bookkeeping
+two futures, the pure-Python `murmur2` of the key (≈ 6 µs) and the accumulator's bookkeeping
 (docs/performance.md, finding 96). Here a batch's messages are grouped by partition, written
-into aiokafka's own record-batch builders (`create_batch`, its C builder) and handed over with
-`send_batch`: one future per partition batch, whose acknowledgement carries the base offset.
+into aiokafka's own record-batch builders (`create_batch`, its C builder), closed (so no other
+`send` to that partition can add a record to them) and handed over with `send_batch`: one future
+per partition batch, whose acknowledgement carries the base offset. A message larger than the
+producer's `max_request_size` is refused before anything is sent, as `send` refuses it.
 
 Partitions are chosen as Kafka's default partitioner chooses them (Java's and aiokafka's
 `DefaultPartitioner`: murmur2 of the key, sign bit cleared, modulo the topic's partition count,
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from eventcore.messaging import OutgoingMessage
@@ -77,30 +81,44 @@ class PartitionBatch:
 async def partition_batches(
     producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage]
 ) -> list[PartitionBatch]:
-    """`messages` written into record batches, one per partition unless a batch fills up
+    """`messages` written into closed record batches, one per partition unless a batch fills up
     (`max_batch_size`: then the next one for that partition follows it). Each partition's
     messages keep their order; batches are listed in the order they must be handed over."""
+    # aiokafka keeps the limit private; its default is 1 MiB (Kafka's max.request.size).
+    limit: int = getattr(producer, "_max_request_size", 1_048_576)
     partitions: dict[str, list[int]] = {}
     open_: dict[tuple[str, int], PartitionBatch] = {}
     out: list[PartitionBatch] = []
     for message in messages:
+        headers = list(message.headers)
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(message.key, message.value,
+                                                                headers)
+        if size > limit:
+            raise MessageSizeTooLargeError(
+                f"a message of {size} bytes is larger than the producer's max_request_size")
         topic = message.topic
         known = partitions.get(topic)
         if known is None:  # waits for the topic's metadata, as `send` does
             known = partitions[topic] = sorted(await producer.partitions_for(topic))
         partition = partition_of(message.key, known)
         batch = open_.get((topic, partition))
-        if batch is None or not _append(batch, message):
+        if batch is None or not _append(batch, message, headers):
+            if batch is not None:
+                batch.builder.close()
             batch = open_[(topic, partition)] = PartitionBatch(
                 topic, partition, producer.create_batch())
             out.append(batch)
-            _append(batch, message)  # an empty batch takes any one message
+            appended = _append(batch, message, headers)
+            assert appended, "an empty record batch takes any one message"
+    for batch in out:
+        batch.builder.close()
     return out
 
 
-def _append(batch: PartitionBatch, message: OutgoingMessage) -> bool:
+def _append(batch: PartitionBatch, message: OutgoingMessage,
+            headers: list[tuple[str, bytes]]) -> bool:
     if batch.builder.append(timestamp=None, key=message.key, value=message.value,
-                            headers=list(message.headers)) is None:
+                            headers=headers) is None:
         return False  # full
     batch.messages.append(message)
     return True

@@ -31,8 +31,10 @@ class RecordedEvent:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """An event as the store keeps it, for the relay: the body's text as written (for every row
-    since migration 004, the canonical body the chain hashes) and the chain columns."""
+    """An event as the store keeps it, for the relay: the body's text as written (the canonical
+    body the chain hashes, as this release writes it; rows from before migration 004, or written
+    by an older release's instance during an upgrade, hold jsonb's printed form) and the chain
+    columns."""
 
     sequence: int
     event_id: UUID

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal, get_args, get_origin
 
 import orjson
 import pytest
@@ -18,8 +19,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
+from pydantic import BaseModel
 
 from contracts.drafts import EventDraft
+from contracts.envelope import CHAIN_FIELDS
+from contracts.events import EVENT_CLASSES
 from eventcore.messaging import OutgoingMessage, envelope_message, stored_message
 from eventcore.store import RecordedEvent, StoredEvent
 from eventcore.store.batch import Head, links, prepare, recorded
@@ -157,3 +161,37 @@ def test_a_row_stored_before_the_body_was_kept_as_text_is_published_as_before() 
     assert message.value == as_before(old) != as_before(event)  # jsonb's key order, compact
     assert orjson.loads(message.value) == decoded.envelope
     assert headers(message)["traceparent"].decode().split("-")[1] == parent.split("-")[1]
+
+
+def _open_mappings(annotation: object, seen: set[type]) -> list[str]:
+    """Where `annotation` could hold an object with keys of the sender's choosing."""
+    if annotation is Any or get_origin(annotation) in (dict, Mapping) or annotation in (dict,):
+        return [repr(annotation)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return []
+        seen.add(annotation)
+        if annotation.model_config.get("extra") != "forbid":
+            return [f"{annotation.__name__} takes extra keys"]
+        return [f"{annotation.__name__}.{name}: {found}"
+                for name, field in annotation.model_fields.items()
+                for found in _open_mappings(field.annotation, seen)]
+    return [found for arg in get_args(annotation) for found in _open_mappings(arg, seen)]
+
+
+@pytest.mark.parametrize("type_name", sorted(EVENT_CLASSES))
+def test_the_stored_body_s_last_traceparent_key_is_the_event_s(type_name: str) -> None:
+    """What `messaging._published` rests on: the canonical body begins with "actorid"; after
+    "traceparent" come only string fields; the payload can hold no key of a sender's choosing
+    (so a "traceparent" key inside it cannot be)."""
+    event_class = EVENT_CLASSES[type_name]
+    names = sorted(n for n in event_class.model_fields if n not in CHAIN_FIELDS)
+    assert names[0] == "actorid"
+    after = names[names.index("traceparent") + 1:]
+    assert set(after) <= {"tracestate", "type"}
+    for name in after:  # a string, null, or one of some strings
+        annotation = event_class.model_fields[name].annotation
+        assert annotation in (str, str | None) or (
+            get_origin(annotation) is Literal
+            and all(isinstance(a, str) for a in get_args(annotation))), (name, annotation)
+    assert _open_mappings(event_class.model_fields["data"].annotation, set()) == []
