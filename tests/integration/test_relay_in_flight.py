@@ -35,6 +35,9 @@ class Recorded:
             self.sequences.append(int(dict(headers)["ce_sequence"]))
         return metadata
 
+    def close(self) -> None:
+        self.builder.close()
+
 
 class HeldAck:
     """The real producer, except that the first record batch holding sequence `sequence` has
