@@ -4,8 +4,9 @@ aiokafka's `send` per message costs ≈ 24 µs of the relay's CPU each on this m
 two futures, the pure-Python `murmur2` of the key (≈ 6 µs) and the accumulator's bookkeeping
 (docs/performance.md, finding 96). Here a batch's messages are grouped by partition, written
 into aiokafka's own record-batch builders (`create_batch`, its C builder), closed (so no other
-`send` to that partition can add a record to them) and handed over with `send_batch`: one future
-per partition batch, whose acknowledgement carries the base offset. A message larger than the
+`send` to that partition can add a record to them, and the producer sends them without waiting
+out `linger_ms`, there being nothing more to gather) and handed over with `send_batch`: one
+future per partition batch, whose acknowledgement carries the base offset. A message larger than the
 producer's `max_request_size` is refused before anything is sent, as `send` refuses it.
 
 Partitions are chosen as Kafka's default partitioner chooses them (Java's and aiokafka's
