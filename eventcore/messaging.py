@@ -93,11 +93,10 @@ def _published(event: StoredEvent) -> tuple[bytes, str]:
     key."""
     body, prev, new = event.body, event.prev_hash.hex(), event.hash.hex()
     if body.startswith(_CANONICAL_START):
-        at = body.rfind(_TRACEPARENT_KEY)
+        at = body.rfind(_TRACEPARENT_KEY) + len(_TRACEPARENT_KEY)  # its value; null if not text
         stored = ""
-        if at >= 0 and body[at + len(_TRACEPARENT_KEY):at + len(_TRACEPARENT_KEY) + 1] == b'"':
-            start = at + len(_TRACEPARENT_KEY) + 1
-            stored = body[start:body.index(b'"', start)].decode()
+        if at >= len(_TRACEPARENT_KEY) and body[at:at + 1] == b'"':
+            stored = body[at + 1:body.index(b'"', at + 1)].decode()
         return chained(body, event.sequence, prev, new), stored
     envelope = orjson.loads(body)
     envelope.update(sequence=event.sequence, prevhash=prev, hash=new)

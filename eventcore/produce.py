@@ -6,8 +6,8 @@ two futures, the pure-Python `murmur2` of the key (≈ 6 µs) and the accumulato
 into aiokafka's own record-batch builders (`create_batch`, its C builder), closed (so no other
 `send` to that partition can add a record to them, and the producer sends them without waiting
 out `linger_ms`, there being nothing more to gather) and handed over with `send_batch`: one
-future per partition batch, whose acknowledgement carries the base offset. A message larger than the
-producer's `max_request_size` is refused before anything is sent, as `send` refuses it.
+future per partition batch, whose acknowledgement carries the base offset. A message larger
+than the producer's `max_request_size` is refused before anything is sent, as `send` refuses it.
 
 Partitions are chosen as Kafka's default partitioner chooses them (Java's and aiokafka's
 `DefaultPartitioner`: murmur2 of the key, sign bit cleared, modulo the topic's partition count,
@@ -31,8 +31,6 @@ from eventcore.messaging import OutgoingMessage
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
-
-
 _WORDS: dict[int, Any] = {}  # key length -> its words' unpacker
 
 
