@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from contracts import AnyEvent, parse_event
 from eventcore.embedded import StackEndpoints
@@ -47,3 +49,27 @@ def uuid_of(raw: bytes) -> UUID | None:
         return UUID(raw.decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+async def read_records(
+    endpoints: StackEndpoints, topic: str, count: int,
+    keep: Callable[[ConsumerRecord[bytes, bytes]], bool] = lambda _: True, *,
+    timeout_s: float = 30,
+) -> tuple[int, list[ConsumerRecord[bytes, bytes]]]:
+    """The topic's partition count, and its first `count` records that `keep` keeps (others,
+    such as other tests' on a shared topic, are skipped), read from the start."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap_servers,
+                                enable_auto_commit=False, fetch_max_wait_ms=10)
+    await consumer.start()
+    found: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        async with asyncio.timeout(timeout_s):
+            while len(found) < count:
+                for records in (await consumer.getmany(timeout_ms=100)).values():
+                    found.extend(r for r in records if keep(r))
+    finally:
+        await consumer.stop()
+    return len(parts), found

@@ -5,52 +5,20 @@ and in order, and the broker check remembers each partition's true newest offset
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
-from uuid import UUID
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from eventcore.embedded import StackEndpoints
 from tests.integration.relay_kit import relay_rig
-from tests.integration.relay_reader import uuid_of
+from tests.integration.relay_reader import read_records, uuid_of
 from tests.integration.store_kit import TOPICS, consent_draft, new_subject
 
 pytestmark = pytest.mark.integration
 
 TOPIC = TOPICS["ConsentChanged"]
-
-
-async def _records(endpoints: StackEndpoints,
-                   ids: set[UUID]) -> tuple[int, list[tuple[int, int, bytes, int]]]:
-    """The topic's partition count, and (partition, offset, key, ce_sequence) of every record
-    carrying one of `ids`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap_servers,
-                                enable_auto_commit=False, fetch_max_wait_ms=10)
-    await consumer.start()
-    found: list[tuple[int, int, bytes, int]] = []
-    try:
-        parts = [TopicPartition(TOPIC, p) for p in consumer.partitions_for_topic(TOPIC) or {0}]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        seen: set[UUID] = set()
-        async with asyncio.timeout(30):
-            while seen != ids:
-                for records in (await consumer.getmany(timeout_ms=100)).values():
-                    for r in records:
-                        headers = dict(r.headers or ())
-                        event_id = uuid_of(headers.get("ce_id", b""))  # other tests' records too
-                        if event_id in ids:
-                            assert event_id is not None
-                            seen.add(event_id)
-                            assert r.key is not None
-                            found.append((r.partition, r.offset, r.key,
-                                          int(headers["ce_sequence"])))
-    finally:
-        await consumer.stop()
-    return len(parts), found
 
 
 @pytest.mark.parametrize("max_batch_bytes", [16_384, 1_024])  # 1 KiB: a message per batch
@@ -66,7 +34,12 @@ async def test_each_event_lands_where_the_default_partitioner_puts_its_key_in_or
             stored = await rig.store.read_after(conn, 0, 100)
         rig.start()
         assert await rig.published_up_to(72)
-        count, records = await _records(endpoints, {e.event_id for e in stored})
+        ids = {e.event_id for e in stored}
+        count, read = await read_records(  # the topic is shared: other tests' records skipped
+            endpoints, TOPIC, len(ids), lambda r: uuid_of(dict(r.headers).get("ce_id", b"")) in ids)
+        assert {uuid_of(dict(r.headers)["ce_id"]) for r in read} == ids  # each one, once
+        records = [(r.partition, r.offset, r.key or b"", int(dict(r.headers)["ce_sequence"]))
+                   for r in read]
         acked = dict(rig.relay._watch._acked) if rig.relay._watch else {}
 
     partitions = sorted({p for p, *_ in records} | {tp.partition for tp in acked})

@@ -49,6 +49,10 @@ def message_of(tracer: object, topic: str, event: StoredEvent) -> OutgoingMessag
     return stored_message(tracer, topic, SOURCE, event)  # type: ignore[arg-type]
 
 
+def new_traceparent(flags: str = "01") -> str:
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"
+
+
 def as_before(event: StoredEvent) -> bytes:
     """The message's value as the relay made it until finding 96: the stored text decoded, the
     chain fields added, encoded again (`EventStore.read_after`, then `envelope_message`)."""
@@ -62,7 +66,7 @@ def headers(message: OutgoingMessage) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("flags", ["03", "01", "02", "00"])  # 03: intake's (random trace id)
 def test_the_quick_path_gives_the_span_the_tracer_would(flags: str) -> None:
-    parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"
+    parent = new_traceparent(flags)
     event, decoded = stored(parent)
     tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
     assert tracer.remote_child(parent) is not None  # the quick path is taken
@@ -86,7 +90,7 @@ def test_a_recording_tracer_records_the_publish_span_the_header_carries() -> Non
     spans = InMemorySpanExporter()
     provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    parent = new_traceparent()
     message = message_of(provider.get_tracer("t"), TOPIC, stored(parent)[0])
     [span] = spans.get_finished_spans()
     assert span.kind is SpanKind.PRODUCER and span.name == f"{TOPIC} publish"
@@ -110,7 +114,7 @@ def test_an_event_without_a_valid_trace_starts_a_new_one(given: str | None) -> N
 def test_a_sampler_that_asks_beyond_the_parent_takes_the_tracer_s_path() -> None:
     never = ParentBased(ALWAYS_ON, remote_parent_sampled=TraceIdRatioBased(0.0))
     tracer = UnrecordedTracer(never, TracerProvider().id_generator)
-    parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    parent = new_traceparent()
     made = headers(message_of(tracer, TOPIC, stored(parent)[0]))["traceparent"].decode()
     assert made.split("-")[1] == parent.split("-")[1] and made.endswith("-00")
 
@@ -121,7 +125,7 @@ def test_a_traceparent_written_in_the_payload_s_text_is_not_taken_for_the_event_
     """Free text that spells a traceparent key (its quotes escaped in the stored text) is not
     the event's: the trace continued is the top-level one, or a new one where there is none."""
     tracer = UnrecordedTracer(DEFAULT_ON, TracerProvider().id_generator)
-    own, lookalike = (f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01" for _ in "ab")
+    own, lookalike = (new_traceparent() for _ in "ab")
     body = Drafts().body()
     body["data"]["summary"] = f'Said: "traceparent":"{lookalike}" and "traceparent":null'
     body["traceparent"] = own if top_level else None
@@ -152,7 +156,7 @@ def _jsonb_printed(text: bytes) -> bytes:
 
 
 def test_a_row_stored_before_the_body_was_kept_as_text_is_published_as_before() -> None:
-    parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    parent = new_traceparent()
     event, decoded = stored(parent)
     old = dataclasses.replace(event, body=_jsonb_printed(event.body))
     assert old.body.startswith(b'{"id": ')
