@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
+from contracts.canonical import one_pass
 from contracts.envelope import CHAIN_FIELDS, Envelope, EventContext
 
 _orjson: Any
@@ -41,8 +42,13 @@ def canonical_json(body: Mapping[str, Any]) -> bytes:
 def canonical_body(event: EventContext) -> bytes:
     """The bytes the chain hashes: every attribute and the payload, but not the chain fields.
 
-    Works for a draft and for the sequenced event alike, giving the same bytes.
+    Works for a draft and for the sequenced event alike, giving the same bytes. Written in one
+    pass from the event's attributes where that gives the dump's very bytes
+    (`contracts.canonical`), else from the dump.
     """
+    written = one_pass(event, _CHAIN_FIELD_SET)
+    if written is not None:
+        return written
     return canonical_json(event.model_dump(mode="json", exclude=set(_CHAIN_FIELD_SET)))
 
 

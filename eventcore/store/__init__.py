@@ -163,7 +163,8 @@ class EventStore:
         its own transaction: event and writes commit together in one round trip. Raises
         ConcurrencyError, having written nothing, when the version is taken."""
         [row] = prepare(self.source, [draft])
-        [record] = await self._waking(self._one(conn, row, with_writes(writes), args(row.body)))
+        body = orjson.loads(row.text)
+        [record] = await self._waking(self._one(conn, row, with_writes(writes), args(body)))
         return record
 
     def wake_here(self, wake: Callable[[int | None], None] | None) -> None:
@@ -220,16 +221,13 @@ def _recorded(row: asyncpg.Record) -> RecordedEvent:
     """The stored event with its envelope as the relay publishes it: the body's keys in their
     stored (canonical) order, then the chain fields, so that the message is the canonical body
     the chain hashes followed by them (`contracts.chain.chained`)."""
-    sequence, prevhash, hash_ = row["sequence"], row["prev_hash"].hex(), row["hash"].hex()
-    envelope = orjson.loads(row["body"])
-    envelope.update(sequence=sequence, prevhash=prevhash, hash=hash_)
     return RecordedEvent(
-        sequence=sequence,
+        sequence=row["sequence"],
         event_id=row["event_id"],
         event_type=row["event_type"],
         subject=row["subject"],
         subject_version=row["subject_version"],
-        prevhash=prevhash,
-        hash=hash_,
-        envelope=envelope,
+        prevhash=row["prev_hash"].hex(),
+        hash=row["hash"].hex(),
+        body=row["body"],
     )

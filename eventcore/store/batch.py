@@ -1,6 +1,6 @@
 """One batch append in a constant number of round trips, whatever its size.
 
-Drafts are prepared once (`prepare`: one dump, one canonical JSON text, one digest), chained in
+Drafts are prepared once (`prepare`: one canonical JSON text, one digest), chained in
 Python from the source head by the algorithm of `contracts.chain.chain_hash` (on bytes), and
 written by `_WRITE`: one statement that checks the expected subject versions, moves the head,
 inserts every row from `unnest` arrays and sends one NOTIFY (none when the relay leads in this
@@ -25,9 +25,8 @@ from typing import Any
 
 import asyncpg
 
-from contracts.chain import canonical_json
+from contracts.chain import canonical_body
 from contracts.drafts import EventDraft
-from contracts.envelope import CHAIN_FIELDS
 from eventcore.metrics import CoreMetrics
 from eventcore.store.records import ConcurrencyError, RecordedEvent
 from eventcore.telemetry import current_traceparent
@@ -35,11 +34,10 @@ from eventcore.telemetry import current_traceparent
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A draft serialised once: its body (the envelope without chain fields), the canonical JSON
-    text of that body (what the store keeps, verbatim: `json`) and the body's sha256 digest."""
+    """A draft serialised once: the canonical JSON text of its body (the envelope without chain
+    fields: what the store keeps, verbatim, as `json`) and that text's sha256 digest."""
 
     draft: EventDraft[Any]
-    body: dict[str, Any]
     text: str
     digest: bytes
 
@@ -64,14 +62,11 @@ def prepare(source: str, drafts: Sequence[EventDraft[Any]]) -> list[Prepared]:
     # The current span, read once for the whole batch (the propagator is not free).
     traceparent = current_traceparent() if any(d.traceparent is None for d in drafts) else None
     for draft in drafts:
+        if draft.source != source:
+            raise ValueError(f"source: event from {draft.source!r} in {source!r} store")
         draft = _with_trace_context(draft, traceparent)
-        body = draft.model_dump(mode="json")
-        if body.get("source") != source:
-            raise ValueError(f"source: event from {body.get('source')!r} in {source!r} store")
-        if not CHAIN_FIELDS.isdisjoint(body):  # a draft has none; the chain assigns them
-            body = {k: v for k, v in body.items() if k not in CHAIN_FIELDS}
-        canonical = canonical_json(body)  # == contracts.chain.canonical_body(draft)
-        out.append(Prepared(draft, body, canonical.decode(), hashlib.sha256(canonical).digest()))
+        canonical = canonical_body(draft)  # a draft has no chain fields; the chain assigns them
+        out.append(Prepared(draft, canonical.decode(), hashlib.sha256(canonical).digest()))
     return out
 
 
@@ -101,14 +96,12 @@ def links(head: Head, rows: Sequence[Prepared]) -> list[Link]:
 
 
 def recorded(rows: Sequence[Prepared], chained: Sequence[Link]) -> list[RecordedEvent]:
-    """The records of `rows` written where `chained` says: the envelope as the relay publishes
-    it (the body, then the chain fields in hex)."""
+    """The records of `rows` written where `chained` says (the chain fields in hex)."""
     out: list[RecordedEvent] = []
     for row, (sequence, prev_hash, hash_) in zip(rows, chained, strict=True):
-        draft, prev, new = row.draft, prev_hash.hex(), hash_.hex()
+        draft = row.draft
         out.append(RecordedEvent(sequence, draft.id, draft.type, draft.subject,
-                                 draft.subjectversion, prev, new,
-                                 {**row.body, "sequence": sequence, "prevhash": prev, "hash": new}))
+                                 draft.subjectversion, prev_hash.hex(), hash_.hex(), row.text))
     return out
 
 

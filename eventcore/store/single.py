@@ -86,8 +86,7 @@ async def append_one(conn: asyncpg.Connection, source: str, channel: str | None,
         raise
     if found is None:
         raise BatchConflict(draft.subject, draft.subjectversion, 0)
-    sequence, prev, new = found["sequence"], found["prev_hash"].hex(), found["hash"].hex()
+    sequence = found["sequence"]
     record = RecordedEvent(sequence, draft.id, draft.type, draft.subject, draft.subjectversion,
-                           prev, new, {**row.body, "sequence": sequence, "prevhash": prev,
-                                       "hash": new})
+                           found["prev_hash"].hex(), found["hash"].hex(), row.text)
     return record, Head(sequence, found["hash"])

@@ -16,7 +16,7 @@ from eventcore.store.records import ConcurrencyError
 from tests.integration.store_kit import SOURCE, consent_draft, new_subject
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
-CHAIN = {"sequence", "prevhash", "hash"}
+CHAIN = ("sequence", "prevhash", "hash")
 
 
 def example_drafts() -> list[EventDraft[Any]]:
@@ -33,7 +33,7 @@ def test_one_serialisation_gives_the_contracts_canonical_body_and_digest(
     [row] = prepare(draft.source, [draft])
     assert row.text.encode() == canonical_body(draft)
     assert row.digest == body_digest(draft) == hashlib.sha256(row.text.encode()).digest()
-    assert json.loads(row.text) == row.body == draft.model_dump(mode="json")
+    assert json.loads(row.text) == draft.model_dump(mode="json")
 
 
 def test_the_python_chain_is_the_contracts_chain_and_verifies() -> None:
@@ -51,13 +51,16 @@ def test_the_python_chain_is_the_contracts_chain_and_verifies() -> None:
             bytes.fromhex(prev) + sequence.to_bytes(8, "big", signed=True) + body_digest(draft)
         ).digest()
         prev = hash_.hex()
-    # The records give the envelope the relay publishes, with the chain fields in hex.
+    # The records give the envelope the relay publishes: the body in its canonical order, then
+    # the chain fields in hex.
     records = recorded(rows, chained)
     assert [(r.sequence, r.prevhash, r.hash) for r in records] == [
         (s, p.hex(), h.hex()) for s, p, h in chained]
-    assert [r.envelope for r in records] == [
-        {**row.body, "sequence": s, "prevhash": p.hex(), "hash": h.hex()}
-        for row, (s, p, h) in zip(rows, chained, strict=True)]
+    for record, draft, (s, p, h) in zip(records, drafts, chained, strict=True):
+        envelope = draft.model_dump(mode="json") | {"sequence": s, "prevhash": p.hex(),
+                                                     "hash": h.hex()}
+        assert record.envelope == envelope
+        assert list(record.envelope) == [*sorted(draft.model_dump()), *CHAIN]
     events = [d.sequenced(s, p.hex(), h.hex()) for d, (s, p, h) in zip(drafts, chained, strict=True)]
     assert verify_chain(events) is None
     # From a later head too.
@@ -99,7 +102,8 @@ def test_the_current_trace_is_stamped_on_drafts_that_carry_none(
     own = consent_draft(new_subject(), 1).model_copy(
         update={"traceparent": "00-11111111111111111111111111111111-2222222222222222-01"})
     rows = prepare(SOURCE, [consent_draft(new_subject(), 1), own, consent_draft(new_subject(), 1)])
-    assert [r.body["traceparent"] for r in rows] == [traceparent, own.traceparent, traceparent]
+    assert [json.loads(r.text)["traceparent"] for r in rows] == [
+        traceparent, own.traceparent, traceparent]
     assert rows[0].draft.traceparent == traceparent
     assert rows[0].digest == body_digest(rows[0].draft)
     assert len(calls) == 1, "read once per append, not once per draft"
