@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -28,6 +29,8 @@ except ImportError:  # pragma: no cover - contracts stay usable with the standar
     _orjson = None
 
 GENESIS_HASH: Final = "0" * 64
+#: Check every one-pass canonical body against the dump (`contracts.canonical`): for tests.
+_CROSS_CHECK: Final = os.environ.get("GT_CANONICAL_CROSS_CHECK") == "1"
 _CHAIN_FIELD_SET: Final = frozenset(CHAIN_FIELDS)
 
 
@@ -47,9 +50,13 @@ def canonical_body(event: EventContext) -> bytes:
     (`contracts.canonical`), else from the dump.
     """
     written = one_pass(event, _CHAIN_FIELD_SET)
-    if written is not None:
+    if written is not None and not _CROSS_CHECK:
         return written
-    return canonical_json(event.model_dump(mode="json", exclude=set(_CHAIN_FIELD_SET)))
+    dumped = canonical_json(event.model_dump(mode="json", exclude=set(_CHAIN_FIELD_SET)))
+    if written is not None and written != dumped:  # names the class, never the values
+        raise AssertionError(f"canonical body of a {type(event).__name__}: the one pass and "
+                             "the dump differ")
+    return dumped
 
 
 def body_digest(event: EventContext) -> bytes:

@@ -22,6 +22,7 @@ from contracts.fields import (
     Reference,
     Sha256Hex,
     SourceName,
+    keeps_types,
 )
 
 DataT = TypeVar("DataT", bound=BaseModel)
@@ -122,6 +123,7 @@ class EventContext(BaseModel):
     )
 
     @model_validator(mode="after")
+    @keeps_types
     def _settled(self) -> Self:
         """Both times in UTC, then the checks across fields (`_check`): one call into Python
         per message instead of one per rule (parsing a stored ConversationLogged: 14.2 µs →

@@ -42,8 +42,20 @@ SelfDescription = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=PLAIN_TEXT_PATTERN)]
 
 ItemT = TypeVar("ItemT", bound=Hashable)
+FuncT = TypeVar("FuncT")
 
 
+def keeps_types(func: FuncT) -> FuncT:
+    """Mark a validator that returns (or leaves) each value of the type its field's annotation
+    gives: a check that raises or passes the value through, or one that only normalises within
+    the type. `contracts.canonical` writes a model in one pass only if every validator after
+    parsing (a model validator, a field validator, an `AfterValidator`) is so marked."""
+    target: Any = getattr(func, "__func__", func)
+    target.__keeps_types__ = True
+    return func
+
+
+@keeps_types
 def require_unique(items: tuple[ItemT, ...]) -> tuple[ItemT, ...]:
     """Reject repeated items; the message names the rule, never the repeated value."""
     if len(set(items)) != len(items):

@@ -7,6 +7,12 @@ them at servers you run yourself.
 
 from __future__ import annotations
 
+import os
+
+# Every canonical body written in one pass is checked against pydantic's dump
+# (contracts.canonical), here and in the services the tests start: before `contracts` is imported.
+os.environ.setdefault("GT_CANONICAL_CROSS_CHECK", "1")
+
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator

@@ -8,7 +8,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from contracts.fields import CONTRACT_CONFIG
+from contracts.fields import CONTRACT_CONFIG, keeps_types
 
 Channel = Literal["email", "peer_in_person", "none"]
 
@@ -39,6 +39,7 @@ class RecontactConsent(BaseModel):
     )
 
     @model_validator(mode="after")
+    @keeps_types
     def _channel_matches_recontact(self) -> Self:
         if self.to_recontact and self.channel == "none":
             raise PydanticCustomError(

@@ -24,6 +24,7 @@ from contracts.fields import (
     SelfDescription,
     Unique,
     example_of,
+    keeps_types,
 )
 
 #: Longest accepted ciphertext, in base64url characters (64 KiB).
@@ -141,6 +142,7 @@ class ConversationLogged(BaseModel):
     )
 
     @model_validator(mode="after")
+    @keeps_types
     def _quotes_need_consent(self) -> Self:
         if self.quotes and not self.consent.to_quote:
             raise PydanticCustomError(

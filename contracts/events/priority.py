@@ -17,6 +17,7 @@ from contracts.fields import (
     PseudonymousId,
     Unique,
     example_of,
+    keeps_types,
 )
 
 
@@ -49,6 +50,7 @@ class AgreementRule(BaseModel):
     majority_denominator: int = Field(ge=1, description="Majority denominator.", examples=[3])
 
     @model_validator(mode="after")
+    @keeps_types
     def _majority_is_a_fraction(self) -> Self:
         if self.majority_numerator > self.majority_denominator:
             raise PydanticCustomError(
@@ -102,6 +104,7 @@ class PriorityAgreed(BaseModel):
     )
 
     @model_validator(mode="after")
+    @keeps_types
     def _agreed_by_the_rule(self) -> Self:
         if len(self.agreed_by) != self.tally.support:
             raise PydanticCustomError(

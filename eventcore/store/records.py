@@ -31,7 +31,7 @@ class RecordedEvent:
     prevhash: str
     hash: str
     body: str
-    _envelope: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _envelope: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def envelope(self) -> dict[str, Any]:
