@@ -54,9 +54,10 @@ from pydantic import (
     PlainValidator,
     RootModel,
     StringConstraints,
-    TypeAdapter,
     WrapValidator,
 )
+
+from contracts.envelope import PARSED_UTC
 
 _orjson: Any
 try:
@@ -74,8 +75,6 @@ _LEAVES: Final[dict[Any, type]] = {
 _WRITING_CONFIG: Final = frozenset({
     "json_encoders", "ser_json_timedelta", "ser_json_temporal", "ser_json_bytes",
     "ser_json_inf_nan", "serialize_by_alias", "use_enum_values"})
-#: The zone pydantic gives a parsed "Z" (one instance).
-_PARSED_UTC: Final = TypeAdapter(AwareDatetime).validate_python("2000-01-01T00:00:00Z").tzinfo
 
 #: Per plain model class: a function that says whether an instance's attributes (its
 #: `__dict__`) are written alike both ways. Absent: not decided yet; None: not plain.
@@ -267,7 +266,7 @@ def _zone_ok(value: datetime) -> bool:
     whole minutes (orjson rounds seconds, pydantic cuts them; a zone without an offset is naive
     to pydantic, UTC to orjson)."""
     zone = value.tzinfo
-    if zone is None or zone is UTC or zone is _PARSED_UTC:
+    if zone is None or zone is UTC or zone is PARSED_UTC:
         return True
     offset = value.utcoffset()
     return offset is not None and not offset.microseconds and offset.seconds % 60 == 0

@@ -31,7 +31,7 @@ DataT = TypeVar("DataT", bound=BaseModel)
 CHAIN_FIELDS: frozenset[str] = frozenset({"sequence", "prevhash", "hash"})
 _TIMES = ("time", "recordedtime")
 #: The zone pydantic gives a parsed "Z" (it keeps one instance): the quick way to know UTC.
-_PARSED_UTC = TypeAdapter(AwareDatetime).validate_python("2000-01-01T00:00:00Z").tzinfo
+PARSED_UTC = TypeAdapter(AwareDatetime).validate_python("2000-01-01T00:00:00Z").tzinfo
 
 
 class ActorRole(StrEnum):
@@ -169,7 +169,7 @@ def _in_utc(fields: dict[str, Any]) -> None:
     for name in _TIMES:
         value: datetime = fields[name]
         zone = value.tzinfo
-        if zone is not UTC and zone is not _PARSED_UTC and value.utcoffset():
+        if zone is not UTC and zone is not PARSED_UTC and value.utcoffset():
             try:
                 fields[name] = value.astimezone(UTC)
             except OverflowError:  # 0001-01-01T00:30+01:00, say: no such time in UTC
