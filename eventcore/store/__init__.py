@@ -31,7 +31,12 @@ and the caller's data-modifying CTEs (read models, say), which read the appended
 only through it, in one statement. Outside a transaction that statement is the whole unit of
 work: one round trip instead of BEGIN, statements and COMMIT, the head row locked only while it
 runs; a conflict or any failing write leaves nothing written. Intake logs a new participant's
-conversation this way.
+conversation this way. Callers of the same statement at the same time share a group commit as
+plain appends do (below): the leader runs the statement once per caller in one pipelined round
+trip (`single.append_many`, one implicit transaction), so the head row is locked once per group,
+not once per caller, and N callers cost one commit. One at a time, 8 connections queued on the
+head row and PostgreSQL spent ≈ 0.7 ms of CPU per conversation, half of it on the queue
+(docs/performance.md, finding 100).
 
 **Waking the relay** (`wake_here`). A NOTIFY in a transaction takes a cluster-wide lock
 from its commit's start to its end, WAL flush included, so every transaction that sends one
@@ -56,6 +61,7 @@ leader writes its followers' rows through its own connection.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -64,15 +70,32 @@ import orjson
 
 from contracts.drafts import EventDraft
 from eventcore.metrics import CoreMetrics
-from eventcore.store.batch import BatchConflict, BatchWriter, Link, Prepared, prepare, recorded
+from eventcore.store.batch import (
+    BatchConflict,
+    BatchWriter,
+    Head,
+    Link,
+    Prepared,
+    prepare,
+    recorded,
+)
 from eventcore.store.group import GroupCommit
 from eventcore.store.records import ConcurrencyError, RecordedEvent, StoredEvent
-from eventcore.store.single import FIRST_FREE_PARAM, append_one, numbered_from, with_writes
+from eventcore.store.single import (
+    FIRST_FREE_PARAM,
+    append_many,
+    append_one,
+    numbered_from,
+    with_writes,
+)
 
 __all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "RecordedEvent", "StoredEvent",
            "notify_channel", "numbered_from"]
 
 _Written = TypeVar("_Written", list[RecordedEvent], list[Link])
+
+#: `append_with` statements that get a group commit of their own (intake has one).
+_MAX_WITH_GROUPS = 64
 
 #: Events per group commit at most (a caller's own batch may be larger; it then goes alone).
 GROUP_MAX_EVENTS = 1_000
@@ -113,6 +136,10 @@ class EventStore:
         self._wake: Callable[[int | None], None] | None = None
         self._group: GroupCommit[asyncpg.Connection, Prepared, Link] = GroupCommit(
             self._write_group, isolate=_isolate, blame=_blame, max_rows=GROUP_MAX_EVENTS)
+        #: `append_with`'s group commits, one per statement (a caller's writes make its own).
+        self._with_groups: dict[str, GroupCommit[
+            asyncpg.Connection, tuple[Prepared, Sequence[Any]],
+            RecordedEvent | BatchConflict]] = {}
 
     async def append(
         self, conn: asyncpg.Connection, drafts: Sequence[EventDraft[Any]]
@@ -160,12 +187,46 @@ class EventStore:
         """Append one draft and the caller's own `writes` in one statement (`single.with_writes`:
         data-modifying CTEs that read `ins`, parameters from `FIRST_FREE_PARAM`, whose values
         `args` gives from the event's body as stored). Outside a transaction that statement is
-        its own transaction: event and writes commit together in one round trip. Raises
-        ConcurrencyError, having written nothing, when the version is taken."""
+        its own transaction: event and writes commit together in one round trip, with those of
+        every caller of the same statement in its group commit. Raises ConcurrencyError, having
+        written nothing, when the version is taken; an error in the caller's writes is its
+        alone (the group is then committed again one caller at a time)."""
         [row] = prepare(self.source, [draft])
-        body = orjson.loads(row.text)
-        [record] = await self._waking(self._one(conn, row, with_writes(writes), args(body)))
-        return record
+        statement = with_writes(writes)
+        arguments = args(orjson.loads(row.text))
+        if conn.is_in_transaction():
+            [record] = await self._waking(self._one(conn, row, statement, arguments))
+            return record
+        group = self._with_groups.get(statement)
+        if group is None:
+            if len(self._with_groups) >= _MAX_WITH_GROUPS:  # so many writes: each goes alone
+                [record] = await self._waking(self._one(conn, row, statement, arguments))
+                return record
+            group = self._with_groups[statement] = GroupCommit(
+                functools.partial(self._write_with, statement), isolate=_isolate,
+                max_rows=GROUP_MAX_EVENTS)
+        [outcome] = await group.submit(conn, [(row, arguments)])
+        if isinstance(outcome, BatchConflict):
+            raise outcome
+        return outcome
+
+    async def _write_with(self, statement: str, conn: asyncpg.Connection,
+                          items: list[tuple[Prepared, Sequence[Any]]]
+                          ) -> list[RecordedEvent | BatchConflict]:
+        """A group of `append_with` calls of one statement: one round trip, one transaction."""
+        try:
+            outcomes = await append_many(conn, self.source, self._writer.channel, statement,
+                                         items)
+        except BaseException:
+            self._woken(None)
+            raise
+        written = [o for o in outcomes if isinstance(o, RecordedEvent)]
+        if written:
+            last = written[-1]
+            self._writer.wrote(Head(last.sequence, bytes.fromhex(last.hash)),
+                               [row for row, _ in items])
+            self._woken(last.sequence)
+        return outcomes
 
     def wake_here(self, wake: Callable[[int | None], None] | None) -> None:
         """While `wake` is set (by the relay leading in this process), appends call it with the

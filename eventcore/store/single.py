@@ -8,7 +8,9 @@ longer. Here the statement reads the locked head and computes the hash in SQL (t
 
 A caller may add its own writes to that statement (`with_writes`: its read models, say). Outside
 a transaction the statement is then the whole unit of work: one round trip instead of BEGIN,
-statements and COMMIT, and the head row locked only while it runs.
+statements and COMMIT, and the head row locked only while it runs. Callers of one such statement
+at the same time share a group commit (`append_many`): the statement run once per caller, in one
+pipelined round trip and one implicit transaction (docs/performance.md, finding 100).
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ head AS (
     SELECT head.sequence, $1, $2, $3, $4, $5::text::json, head.prev_hash, head.hash FROM head
     RETURNING sequence, prev_hash, hash
 )"""
-_RESULT = ("SELECT sequence, prev_hash, hash,"
-           " CASE WHEN $8::text IS NOT NULL THEN pg_notify($8, '') END FROM ins")
+# Always one row (NULLs when `ins` has none: a conflict), so that the results of the statement
+# run for several callers at once (`append_many`) line up with the callers.
+_RESULT = ("SELECT ins.sequence, ins.prev_hash, ins.hash,"
+           " CASE WHEN $8::text IS NOT NULL AND ins.sequence IS NOT NULL"
+           " THEN pg_notify($8, '') END FROM (SELECT) AS one LEFT JOIN ins ON true")
 _APPEND_ONE = f"WITH {_CHAIN_AND_INSERT}\n{_RESULT}"
 
 #: The first parameter number free for the writes a caller adds to an append (`with_writes`).
@@ -75,18 +80,38 @@ async def append_one(conn: asyncpg.Connection, source: str, channel: str | None,
     """Append `row` (in the caller's transaction if there is one, else the statement is its
     own); the record, and the head it leaves. `statement` may be `with_writes(...)`, and
     `args` its parameters from `FIRST_FREE_PARAM`."""
-    draft = row.draft
+    [outcome] = await append_many(conn, source, channel, statement, [(row, args)])
+    if isinstance(outcome, BatchConflict):
+        raise outcome
+    return outcome, Head(outcome.sequence, bytes.fromhex(outcome.hash))
+
+
+async def append_many(conn: asyncpg.Connection, source: str, channel: str | None, statement: str,
+                      items: Sequence[tuple[Prepared, Sequence[Any]]]
+                      ) -> list[RecordedEvent | BatchConflict]:
+    """`statement` (`_APPEND_ONE` or `with_writes(...)`) run for each (row, args) in turn, in one
+    round trip: asyncpg pipelines the runs and ends them with one Sync, so outside a transaction
+    they are one implicit transaction (all commit, or an error undoes all) with one WAL flush,
+    and each run chains on the head the run before it moved. Per row its record, or the conflict
+    that left it unwritten (the other rows are written all the same)."""
     try:
-        found = await conn.fetchrow(statement, draft.id, draft.type, draft.subject,
-                                    draft.subjectversion, row.text, row.digest, source, channel,
-                                    *args)
+        found = await conn.fetchmany(statement, [
+            (row.draft.id, row.draft.type, row.draft.subject, row.draft.subjectversion, row.text,
+             row.digest, source, channel, *args) for row, args in items])
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "events_subject_version_key":
+        if exc.constraint_name == "events_subject_version_key" and len(items) == 1:
+            draft = items[0][0].draft
             raise BatchConflict(draft.subject, draft.subjectversion, 0) from exc
         raise
-    if found is None:
-        raise BatchConflict(draft.subject, draft.subjectversion, 0)
-    sequence = found["sequence"]
-    record = RecordedEvent(sequence, draft.id, draft.type, draft.subject, draft.subjectversion,
-                           found["prev_hash"].hex(), found["hash"].hex(), row.text)
-    return record, Head(sequence, found["hash"])
+    if len(found) != len(items):  # pragma: no cover - one result row per run, always
+        raise RuntimeError(f"{len(found)} results for {len(items)} appends")
+    out: list[RecordedEvent | BatchConflict] = []
+    for (row, _), result in zip(items, found, strict=True):
+        draft = row.draft
+        if result["sequence"] is None:
+            out.append(BatchConflict(draft.subject, draft.subjectversion, 0))
+            continue
+        out.append(RecordedEvent(result["sequence"], draft.id, draft.type, draft.subject,
+                                 draft.subjectversion, result["prev_hash"].hex(),
+                                 result["hash"].hex(), row.text))
+    return out
