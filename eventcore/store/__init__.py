@@ -204,7 +204,7 @@ class EventStore:
                 return record
             group = self._with_groups[statement] = GroupCommit(
                 functools.partial(self._write_with, statement), isolate=_isolate,
-                max_rows=GROUP_MAX_EVENTS)
+                max_rows=GROUP_MAX_EVENTS, max_delay_s=0.0)
         [outcome] = await group.submit(conn, [(row, arguments)])
         if isinstance(outcome, BatchConflict):
             raise outcome
