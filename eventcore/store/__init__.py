@@ -121,7 +121,7 @@ def _isolate(exc: Exception) -> bool:
         and not isinstance(exc, asyncpg.PostgresConnectionError))
 
 
-def _blame(exc: Exception, rows: Sequence[Prepared]) -> int | None:
+def _blame(exc: Exception, rows: Sequence[object]) -> int | None:
     """The row of a failed group batch whose caller the error belongs to, when known."""
     return exc.row if isinstance(exc, BatchConflict) else None
 
@@ -204,7 +204,7 @@ class EventStore:
                 return record
             group = self._with_groups[statement] = GroupCommit(
                 functools.partial(self._write_with, statement), isolate=_isolate,
-                max_rows=GROUP_MAX_EVENTS, max_delay_s=0.0)
+                blame=_blame, max_rows=GROUP_MAX_EVENTS, max_delay_s=0.0)
         [outcome] = await group.submit(conn, [(row, arguments)])
         if isinstance(outcome, BatchConflict):
             raise outcome
@@ -220,11 +220,12 @@ class EventStore:
         except BaseException:
             self._woken(None)
             raise
-        written = [o for o in outcomes if isinstance(o, RecordedEvent)]
+        written = [(row, o) for (row, _), o in zip(items, outcomes, strict=True)
+                   if isinstance(o, RecordedEvent)]
         if written:
-            last = written[-1]
+            last = written[-1][1]
             self._writer.wrote(Head(last.sequence, bytes.fromhex(last.hash)),
-                               [row for row, _ in items])
+                               [row for row, _ in written])
             self._woken(last.sequence)
         return outcomes
 

@@ -239,7 +239,7 @@ class BatchWriter:
             self._settle(target, head)
             if isinstance(exc, asyncpg.UniqueViolationError) and (
                     exc.constraint_name == "events_subject_version_key"):
-                raise _conflict(exc, rows) from exc
+                raise conflict_of(exc, rows) from exc
             raise
         if result is None or result["head_sequence"] is None:
             self._settle(target, head)
@@ -274,8 +274,9 @@ class BatchWriter:
                 self._metrics.appended.add(count, {"type": event_type})
 
 
-def _conflict(exc: asyncpg.UniqueViolationError, rows: Sequence[Prepared]) -> BatchConflict:
-    """The conflict the unique (subject, subject_version) key reported, named by its draft."""
+def conflict_of(exc: asyncpg.UniqueViolationError, rows: Sequence[Prepared]) -> BatchConflict:
+    """The conflict the unique (subject, subject_version) key reported, named by its draft (the
+    first with that subject and version: of two in one group, either may be the one refused)."""
     found = _SUBJECT_VERSION_KEY.search(exc.detail or "")
     if found is not None:
         for n, row in enumerate(rows):

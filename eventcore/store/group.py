@@ -61,7 +61,9 @@ class _Waiter(Generic[R]):
 class GroupCommit(Generic[C, R, T]):
     """Coalesces concurrent `submit(conn, rows)` calls into `commit(conn, all_rows)` calls.
 
-    `commit` must return one result per row, in order, and be atomic (all rows or none).
+    `commit` must return one result per row, in order, and be atomic: when it raises, no row was
+    written. (A result may still say that its row was not written, a conflict, while the others
+    were: `EventStore.append_with`'s groups.)
     """
 
     def __init__(

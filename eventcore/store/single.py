@@ -1,4 +1,5 @@
-"""One event appended inside the caller's transaction, chained by the database itself.
+"""One event appended by one statement that chains it by itself: in the caller's transaction,
+or as its own (with the caller's writes, and grouped with other callers of the statement).
 
 Inside a transaction the head row stays locked until the caller commits, so concurrent callers
 queue on it anyway; chaining in Python from a head kept in memory would then miss whenever their
@@ -22,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from eventcore.store.batch import BatchConflict, Head, Prepared
+from eventcore.store.batch import BatchConflict, Head, Prepared, conflict_of
 from eventcore.store.records import RecordedEvent
 
 # $1 event id, $2 type, $3 subject, $4 version, $5 body text, $6 body digest, $7 source,
@@ -94,14 +95,16 @@ async def append_many(conn: asyncpg.Connection, source: str, channel: str | None
     they are one implicit transaction (all commit, or an error undoes all) with one WAL flush,
     and each run chains on the head the run before it moved. Per row its record, or the conflict
     that left it unwritten (the other rows are written all the same)."""
+    runs = [(row.draft.id, row.draft.type, row.draft.subject, row.draft.subjectversion, row.text,
+             row.digest, source, channel, *args) for row, args in items]
     try:
-        found = await conn.fetchmany(statement, [
-            (row.draft.id, row.draft.type, row.draft.subject, row.draft.subjectversion, row.text,
-             row.digest, source, channel, *args) for row, args in items])
+        # One run by `fetchrow`, which OpenTelemetry's asyncpg instrumentation (under
+        # `opentelemetry-instrument`) gives a span; it does not wrap `fetchmany`.
+        found = ([await conn.fetchrow(statement, *runs[0])] if len(runs) == 1
+                 else await conn.fetchmany(statement, runs))
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "events_subject_version_key" and len(items) == 1:
-            draft = items[0][0].draft
-            raise BatchConflict(draft.subject, draft.subjectversion, 0) from exc
+        if exc.constraint_name == "events_subject_version_key":  # a version 1 taken, or two
+            raise conflict_of(exc, [row for row, _ in items]) from exc  # callers' alike
         raise
     if len(found) != len(items):  # pragma: no cover - one result row per run, always
         raise RuntimeError(f"{len(found)} results for {len(items)} appends")

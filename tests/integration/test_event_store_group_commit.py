@@ -6,19 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
-import asyncpg
 import pytest
 
 from eventcore.db import create_pool
-from eventcore.store import (
-    FIRST_FREE_PARAM,
-    ConcurrencyError,
-    EventStore,
-    RecordedEvent,
-    numbered_from,
-)
+from eventcore.store import ConcurrencyError, EventStore, RecordedEvent
 from tests.integration.store_kit import SOURCE, consent_draft, core_schema, new_subject
 from tests.integration.test_event_store_batch import assert_chain_holds
 
@@ -138,103 +130,5 @@ async def test_cancelled_appenders_never_stall_the_group(database_url: str) -> N
         # Every result a caller got is stored; a cancelled caller's event may be stored or not.
         assert {e.event_id for e in returned} <= {e.event_id for e in stored}
         assert len(returned) >= 10 * 8 + 1
-    finally:
-        await pool.close()
-
-
-# The caller's own write, as a read model would make it: a row naming the event's sequence.
-_NOTED = numbered_from(FIRST_FREE_PARAM, "noted AS (INSERT INTO noted (sequence, note)"
-                                         " SELECT ins.sequence, $1 FROM ins)")
-
-
-async def test_appends_with_writes_share_commits_and_each_failure_stays_with_its_caller(
-        database_url: str) -> None:
-    """Concurrent `append_with` calls of one statement commit in groups (one pipelined round
-    trip each); a caller whose version is taken and one whose own write fails get their errors,
-    and write nothing, while the others in their group land with their rows."""
-    schema = await core_schema(database_url)
-    pool = await create_pool(database_url, schema, max_size=24)
-    store = EventStore(SOURCE)
-    taken = new_subject()
-    try:
-        async with pool.acquire() as conn:
-            await conn.execute("CREATE TABLE noted (sequence bigint PRIMARY KEY,"
-                               " note text NOT NULL UNIQUE)")
-            await conn.execute("INSERT INTO noted VALUES (0, 'clash')")
-            await store.append_with(conn, consent_draft(taken, 1), _NOTED, lambda b: ["first"])
-
-        async def one(draft: Any, note: str) -> RecordedEvent | Exception:
-            async with pool.acquire() as conn:
-                try:
-                    return await store.append_with(conn, draft, _NOTED, lambda body: [note])
-                except Exception as exc:  # noqa: BLE001 - each caller's outcome is checked
-                    return exc
-
-        for round_ in range(3):
-            calls = [(consent_draft(new_subject(), 1), f"r{round_}-{n}") for n in range(20)]
-            calls.insert(5, (consent_draft(taken, 1), "never"))  # version 1 is taken
-            calls.insert(11, (consent_draft(new_subject(), 1), "clash"))  # its write fails
-            outcomes = await asyncio.gather(*(one(d, note) for d, note in calls))
-            assert isinstance(outcomes[5], ConcurrencyError) and outcomes[5].subject == taken
-            assert isinstance(outcomes[11], asyncpg.UniqueViolationError)
-            assert outcomes[11].constraint_name == "noted_note_key"
-            for n, ((draft, _), outcome) in enumerate(zip(calls, outcomes, strict=True)):
-                if n not in (5, 11):
-                    assert isinstance(outcome, RecordedEvent), outcome
-                    assert (outcome.event_id, outcome.subject) == (draft.id, draft.subject)
-        # A failing caller sends its group one caller at a time; without one, groups commit.
-        clean = [(consent_draft(new_subject(), 1), f"clean-{n}") for n in range(20)]
-        assert all(isinstance(o, RecordedEvent)
-                   for o in await asyncio.gather(*(one(d, note) for d, note in clean)))
-        async with pool.acquire() as conn:
-            stored = await assert_chain_holds(conn, store)
-            assert len(stored) == 1 + 4 * 20
-            # Every event has its row and every row its event: nothing half-written.
-            notes = dict(await conn.fetch("SELECT sequence, note FROM noted WHERE sequence > 0"))
-            assert sorted(notes) == [e.sequence for e in stored]
-            assert "never" not in notes.values() and list(notes.values()).count("clash") == 0
-            transactions = await conn.fetchval(
-                "SELECT count(DISTINCT xmin::text::bigint) FROM events WHERE sequence > $1",
-                len(stored) - 20)
-        assert transactions < 10, "appends with writes were committed in groups"
-    finally:
-        await pool.close()
-
-
-async def test_appends_with_writes_in_a_transaction_or_another_store_keep_the_chain(
-        database_url: str) -> None:
-    """Grouped `append_with` calls, the same in callers' transactions (some rolled back), and a
-    second store (another process) appending at once: gapless, chained, each row with its
-    event."""
-    schema = await core_schema(database_url)
-    pool = await create_pool(database_url, schema, max_size=24)
-    stores = [EventStore(SOURCE), EventStore(SOURCE)]
-    try:
-        async with pool.acquire() as conn:
-            await conn.execute("CREATE TABLE noted (sequence bigint PRIMARY KEY, note text)")
-
-        async def one(n: int) -> RecordedEvent | None:
-            store, draft = stores[n % 2], consent_draft(new_subject(), 1)
-            async with pool.acquire() as conn:
-                if n % 5:
-                    return await store.append_with(conn, draft, _NOTED, lambda b: [str(n)])
-                try:
-                    async with conn.transaction():
-                        await store.append_with(conn, draft, _NOTED, lambda b: [str(n)])
-                        if n % 10 == 0:
-                            raise _RollBack
-                        return None
-                except _RollBack:
-                    return None
-
-        outcomes = await asyncio.gather(*(one(n) for n in range(120)))
-        async with pool.acquire() as conn:
-            stored = await assert_chain_holds(conn, stores[0])
-            assert len(stored) == 120 - 12  # the rolled-back ones are not there
-            notes = dict(await conn.fetch("SELECT sequence, note FROM noted"))
-            assert sorted(notes) == [e.sequence for e in stored]
-        for n, outcome in enumerate(outcomes):
-            if outcome is not None:
-                assert notes[outcome.sequence] == str(n)
     finally:
         await pool.close()
