@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from contracts import ActorRole, ConsentChanged, ConsentChangedEvent, RecontactConsent, new_event
@@ -30,3 +32,15 @@ def consent_draft(subject: str, version: int) -> Any:
         source=SOURCE, subject=subject, subjectversion=version, actorid="listener-1",
         actorrole=ActorRole.COMMUNITY_LISTENER, correlationid="store-test",
     )
+
+
+async def cancel_callers(one: Callable[[], Coroutine[Any, Any, None]], rounds: int = 10) -> None:
+    """`rounds` rounds of 12 callers at once, every third cancelled (a little later each round:
+    queued, leading, or waiting on a group), then one more caller: none may stall."""
+    for round_ in range(rounds):
+        tasks = [asyncio.create_task(one()) for _ in range(12)]
+        await asyncio.sleep(0.0005 * round_)
+        for task in tasks[::3]:
+            task.cancel()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+    await asyncio.wait_for(one(), 10)

@@ -11,7 +11,13 @@ import pytest
 
 from eventcore.db import create_pool
 from eventcore.store import ConcurrencyError, EventStore, RecordedEvent
-from tests.integration.store_kit import SOURCE, consent_draft, core_schema, new_subject
+from tests.integration.store_kit import (
+    SOURCE,
+    cancel_callers,
+    consent_draft,
+    core_schema,
+    new_subject,
+)
 from tests.integration.test_event_store_batch import assert_chain_holds
 
 pytestmark = pytest.mark.integration
@@ -118,13 +124,7 @@ async def test_cancelled_appenders_never_stall_the_group(database_url: str) -> N
         async with pool.acquire() as conn:
             returned.extend(await store.append(conn, [consent_draft(new_subject(), 1)]))
     try:
-        for round_ in range(10):
-            tasks = [asyncio.create_task(one()) for _ in range(12)]
-            await asyncio.sleep(0.0005 * round_)
-            for task in tasks[::3]:
-                task.cancel()
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
-        await asyncio.wait_for(one(), 10)
+        await cancel_callers(one)
         async with pool.acquire() as conn:
             stored = await assert_chain_holds(conn, store)
         # Every result a caller got is stored; a cancelled caller's event may be stored or not.
