@@ -94,6 +94,10 @@ __all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "RecordedEvent"
 
 _Written = TypeVar("_Written", list[RecordedEvent], list[Link])
 
+#: A group commit of `append_with` callers: (row, the caller's arguments) → record or conflict.
+_WithGroup = GroupCommit[asyncpg.Connection, tuple[Prepared, Sequence[Any]],
+                         RecordedEvent | BatchConflict]
+
 #: `append_with` statements that get a group commit of their own (intake has one).
 _MAX_WITH_GROUPS = 64
 
@@ -137,9 +141,7 @@ class EventStore:
         self._group: GroupCommit[asyncpg.Connection, Prepared, Link] = GroupCommit(
             self._write_group, isolate=_isolate, blame=_blame, max_rows=GROUP_MAX_EVENTS)
         #: `append_with`'s group commits, one per statement (a caller's writes make its own).
-        self._with_groups: dict[str, GroupCommit[
-            asyncpg.Connection, tuple[Prepared, Sequence[Any]],
-            RecordedEvent | BatchConflict]] = {}
+        self._with_groups: dict[str, _WithGroup] = {}
 
     async def append(
         self, conn: asyncpg.Connection, drafts: Sequence[EventDraft[Any]]
@@ -194,21 +196,24 @@ class EventStore:
         [row] = prepare(self.source, [draft])
         statement = with_writes(writes)
         arguments = args(orjson.loads(row.text))
-        if conn.is_in_transaction():
+        group = None if conn.is_in_transaction() else self._with_group(statement)
+        if group is None:  # in the caller's transaction (it commits with the caller's work)
             [record] = await self._waking(self._one(conn, row, statement, arguments))
             return record
-        group = self._with_groups.get(statement)
-        if group is None:
-            if len(self._with_groups) >= _MAX_WITH_GROUPS:  # so many writes: each goes alone
-                [record] = await self._waking(self._one(conn, row, statement, arguments))
-                return record
-            group = self._with_groups[statement] = GroupCommit(
-                functools.partial(self._write_with, statement), isolate=_isolate,
-                blame=_blame, max_rows=GROUP_MAX_EVENTS, max_delay_s=0.0)
         [outcome] = await group.submit(conn, [(row, arguments)])
         if isinstance(outcome, BatchConflict):
             raise outcome
         return outcome
+
+    def _with_group(self, statement: str) -> _WithGroup | None:
+        """The group commit of `statement`'s callers; None past `_MAX_WITH_GROUPS` statements
+        (each of the others' callers then goes alone)."""
+        group = self._with_groups.get(statement)
+        if group is None and len(self._with_groups) < _MAX_WITH_GROUPS:
+            group = self._with_groups[statement] = GroupCommit(
+                functools.partial(self._write_with, statement), isolate=_isolate,
+                blame=_blame, max_rows=GROUP_MAX_EVENTS, max_delay_s=0.0)
+        return group
 
     async def _write_with(self, statement: str, conn: asyncpg.Connection,
                           items: list[tuple[Prepared, Sequence[Any]]]
