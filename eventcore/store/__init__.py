@@ -197,7 +197,7 @@ class EventStore:
         statement = with_writes(writes)
         arguments = args(orjson.loads(row.text))
         group = None if conn.is_in_transaction() else self._with_group(statement)
-        if group is None:  # in the caller's transaction (it commits with the caller's work)
+        if group is None:  # in the caller's transaction, or past the cap: alone
             [record] = await self._waking(self._one(conn, row, statement, arguments))
             return record
         [outcome] = await group.submit(conn, [(row, arguments)])
