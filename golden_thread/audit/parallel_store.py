@@ -24,6 +24,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Self, cast
 
 import asyncpg
+import uvloop
 
 from golden_thread.audit.model import AuditBreak
 from golden_thread.audit.parallel import quiet_collector
@@ -191,7 +192,7 @@ def _answer(pipe: Connection, error: Exception) -> None:
 
 def _open(database_url: str) -> None:
     quiet_collector()
-    loop = asyncio.new_event_loop()
+    loop = uvloop.new_event_loop()
     _worker["loop"] = loop
     _worker["conn"] = loop.run_until_complete(asyncpg.connect(database_url))
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from contracts.topics import PUBLIC_TOPICS
 from eventcore.settings import CoreSettings
 from golden_thread.audit.model import Verification
@@ -113,7 +115,8 @@ async def replay_history(source: HistorySource, options: ReplayOptions, *, quiet
 
 def load(source: HistorySource, options: ReplayOptions, *, quiet: bool = False,
          workers: int | None = None) -> tuple[Replay, Verification]:
-    return asyncio.run(replay_history(source, options, quiet=quiet, workers=workers))
+    # uvloop, as the services and the bench run (docs/performance.md finding 104).
+    return uvloop.run(replay_history(source, options, quiet=quiet, workers=workers))
 
 
 def parse_as_of(text: str | None) -> datetime | None:

@@ -20,7 +20,6 @@ path), says which it is, and a round whose worker ran other code than its mode's
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import shutil
 import sys
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import uvloop
 
 from contracts.topics import ALL_TOPICS
 from eventcore.embedded import EmbeddedStack, StackEndpoints
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if len(modes) < 2 or args.rounds < 1 or args.history < 100:
         parser.error("give at least two --mode, --rounds of 1 or more, --history of 100 or more")
-    asyncio.run(compare(args.service, modes, args.rounds, args.history))
+    uvloop.run(compare(args.service, modes, args.rounds, args.history))
     return 0
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+import uvloop
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.kind, args.port, args.database_url)
     else:
-        asyncio.run(_main(args.seconds))
+        uvloop.run(_main(args.seconds))
     return 0
 
 

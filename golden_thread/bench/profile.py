@@ -29,6 +29,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import uvloop
+
 from contracts.topics import ALL_TOPICS
 from eventcore.embedded import EmbeddedStack
 from eventcore.settings import CoreSettings
@@ -191,8 +193,8 @@ async def _started(proc: ServiceProcess, timeout_s: float) -> None:
 async def _profile_store(seconds: float, out: Path, work: Path, batch: int = 1) -> None:
     async with EmbeddedStack(CoreSettings(), topics=[], work_dir=work / "stack") as ep:
         url = await create_database(ep, "profile")
-        code = ("import asyncio, sys; from golden_thread.bench import store_append; "
-                f"print(asyncio.run(store_append.measure({url!r}, {seconds + 2}, "
+        code = ("import uvloop; from golden_thread.bench import store_append; "
+                f"print(uvloop.run(store_append.measure({url!r}, {seconds + 2}, "
                 f"batches=({batch},))))")
         child = subprocess.Popen([sys.executable, "-c", code])  # noqa: ASYNC220
         # The drafts for the timed section are made before it (≈ 40 µs each): not profiled.
@@ -236,14 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="gt-profile-"))
     try:
         if args.target == "replay":
-            asyncio.run(_profile_replay(args.events, out, work))
+            uvloop.run(_profile_replay(args.events, out, work))
         elif args.target in _RATES:
-            asyncio.run(_profile_consumer(args.target, args.seconds, out, work))
+            uvloop.run(_profile_consumer(args.target, args.seconds, out, work))
         elif args.target == "store":
-            asyncio.run(_profile_store(args.seconds, out, work, args.batch))
+            uvloop.run(_profile_store(args.seconds, out, work, args.batch))
         else:
             job = {"intake": _profile_intake, "priority": _profile_priority}[args.target]
-            asyncio.run(job(args.seconds, out, work))
+            uvloop.run(job(args.seconds, out, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"raw stacks: {out} (load average {os.getloadavg()[0]:.2f})")

@@ -20,6 +20,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+import uvloop
+
 from eventcore.db import create_pool, migrate
 from eventcore.embedded import EmbeddedStack, StackEndpoints
 from eventcore.embedded.topics import create_topics
@@ -113,7 +115,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(_main(args.events, args.rounds))
+    uvloop.run(_main(args.events, args.rounds))
 
 
 if __name__ == "__main__":
