@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
-import uvloop
 
 from eventcore.store.group import GroupCommit
 
@@ -289,54 +287,3 @@ async def test_one_off_callers_never_split_into_cohorts() -> None:
         await asyncio.sleep(0.01)
     assert len(store.committed) == 72
     assert len(store.batches) <= 24, [len(b) for b in store.batches]  # split: 30 or more
-
-
-def test_on_uvloop_a_commit_shorter_than_a_millisecond_is_timed_as_it_took() -> None:
-    """The services run on uvloop, whose `loop.time()` counts whole milliseconds and is read
-    once per turn of the loop. A group timed by it saw a commit of under a millisecond take no
-    time at all, so it never waited for the callers it had just released, and any caller's
-    return looked long beside it (docs/performance.md finding 108)."""
-    took: list[float] = []
-
-    async def commit(conn: str, rows: list[str]) -> list[str]:
-        hold_the_loop(0.0004)  # the database's answer, within one turn of the loop
-        return rows
-
-    async def main() -> None:
-        group: GroupCommit[str, str, str] = GroupCommit(commit, isolate=lambda e: False)
-        timed = group._next_round
-
-        def spy(released: list[Any], took_s: float) -> None:
-            took.append(took_s)
-            timed(released, took_s)
-
-        group._next_round = spy  # type: ignore[method-assign]
-        for k in range(5):
-            assert await group.submit("conn", [str(k)]) == [str(k)]
-
-    uvloop.run(main())
-    assert len(took) == 5 and min(took) >= 0.0004, took
-
-
-def test_on_uvloop_a_closed_loop_with_quick_commits_still_commits_as_one_group() -> None:
-    """What the coarse clock cost: eight callers in a loop, commits of under a millisecond."""
-    store = FakeStore(delay_s=0)
-    commits: list[int] = []
-
-    async def commit(conn: str, rows: list[str]) -> list[str]:
-        commits.append(len(rows))
-        hold_the_loop(0.0004)
-        await asyncio.sleep(0)  # the answer arrives on a later turn of the loop
-        return await store.commit(conn, rows)
-
-    async def main() -> None:
-        group: GroupCommit[str, str, str] = GroupCommit(commit, isolate=lambda e: False)
-
-        async def caller(n: int) -> None:
-            for k in range(20):
-                await group.submit(f"conn{n}", [f"{n}.{k}"])
-        await asyncio.wait_for(asyncio.gather(*(caller(n) for n in range(8))), 30)
-
-    uvloop.run(main())
-    assert len(store.committed) == 160
-    assert len(commits) <= 30, commits  # split into cohorts of four: 39
