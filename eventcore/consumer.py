@@ -202,10 +202,10 @@ class IdempotentConsumer:
         """The span this consumer applies `event` under: a child of the relay's publish span
         (the message's traceparent header), else of the trace stored with the event."""
         traceparent = tracestate = None
-        for key, value in message.headers:
-            if key == "traceparent":
+        for key, value in message.headers:  # a header with no value (None) is not there
+            if key == "traceparent" and value is not None:
                 traceparent = value.decode("latin-1")
-            elif key == "tracestate":
+            elif key == "tracestate" and value is not None:
                 tracestate = value.decode("latin-1")
         if traceparent is None:
             traceparent, tracestate = event.traceparent, None
@@ -219,7 +219,7 @@ class IdempotentConsumer:
         counts: Counter[tuple[str, str]] = Counter()
         for message, kind, outcome in zip(messages, kinds, outcomes, strict=True):
             if kind is None:
-                header = next((v for k, v in message.headers if k == "ce_type"), b"")
+                header = next((v for k, v in message.headers if k == "ce_type"), b"") or b""
                 named = header.decode("utf-8", "replace")
                 kind = named if named in EVENT_CLASSES else "unknown"
             counts[kind, outcome.status] += 1

@@ -29,13 +29,15 @@ async def batch_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) 
     """FastStream's batch message, made without decoding every record's headers.
 
     FastStream's own batch parser decodes each record's headers into a dict, and its telemetry
-    middleware then reads baggage and links from each (≈ 6 % of insight's samples). The
-    consumer reads the raw records itself (traceparent, `ce_type`), so FastStream is given the
-    first record's headers only: what its batch span continues, as before; the relay sends no
-    baggage and no `correlation_id`, which is all it read from the others. The batch's body,
-    raw records and id are the whole batch's. A first record whose headers are not UTF-8
-    (FastStream would fail the batch on them, again and again, never dead-lettered) is given
-    to FastStream as a copy whose headers decode; the raw records stay as sent."""
+    middleware then reads baggage and links from each (≈ 6 % of insight's samples,
+    docs/performance.md finding 103). The consumer reads the raw records itself (traceparent,
+    `ce_type`), so FastStream is given the first record's headers only: the relay sends no
+    baggage and no `correlation_id` (its batch span links only records carrying one), which is
+    all it read from the others. The batch's body, raw records and id are the whole batch's. A
+    first record with a header that is not UTF-8, or has no value at all, (FastStream would fail
+    the batch on it, again and again, never dead-lettered) is given to FastStream as a copy
+    whose headers decode; the raw records stay as sent. Nobody is answered (`no_reply`): a
+    record's `reply_to` header names no topic this consumer publishes to."""
     first = records[0]
     parsed = await original((_readable(first),))
     parsed.body = [r.value or b"" for r in records]
@@ -53,8 +55,8 @@ async def raw_decoder(message: Any, original: Callable[[Any], Awaitable[Any]]) -
 def _headers_decode(record: Any) -> bool:
     try:
         for _, value in record.headers:
-            value.decode()
-    except UnicodeDecodeError:
+            value.decode()  # a header with no value is None (AttributeError)
+    except (UnicodeDecodeError, AttributeError):
         return False
     return True
 
@@ -63,7 +65,8 @@ def _readable(record: Any) -> Any:
     if _headers_decode(record):
         return record
     return dataclasses.replace(
-        record, headers=[(k, v.decode("utf-8", "replace").encode()) for k, v in record.headers])
+        record, headers=[(k, (v or b"").decode("utf-8", "replace").encode())
+                         for k, v in record.headers])
 
 
 def subscribe(
@@ -91,6 +94,7 @@ def subscribe(
         # would commit whatever has been fetched (the next batch's too), is spent by
         # `BatchPipeline.on_batch`: the task commits the batch's own offsets.
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        no_reply=True,
         listener=pipeline,
         title=f"{consumer.name}:{','.join(topics)}",
         parser=batch_parser,

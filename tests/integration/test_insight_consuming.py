@@ -139,6 +139,30 @@ async def test_an_erasure_that_overtakes_its_conversation_still_erases_it(
     assert shown["quote_count"] == len(late.data.quotes)
 
 
+async def test_headers_with_no_value_and_a_reply_to_disturb_nothing(
+    insight: RunningInsight, feed: FakeIntake, endpoints: StackEndpoints
+) -> None:
+    """A header may have no value at all (None): the batch is parsed, the event applied under
+    the trace stored with it, and the next one too. A `reply_to` header is not answered: the
+    consumer publishes nowhere a message names."""
+    odd, after = feed.conversation(), feed.conversation()
+    mark = f"hostile-{uuid4().hex}"
+    message = envelope_message(CONVERSATIONS, odd.model_dump(mode="json"))
+    headers: list[tuple[str, Any]] = [
+        (k, None if k in ("traceparent", "ce_type") else v) for k, v in message.headers]
+    headers += [("tracestate", None), ("x-none", None), ("reply_to", DEAD_LETTERS.encode()),
+                ("correlation_id", mark.encode())]
+    await feed.send(CONVERSATIONS, message.value, key=message.key, headers=headers)
+    await feed.publish(CONVERSATIONS, after, key=message.key)
+    await eventually(lambda: recorded(insight, after))
+    assert await recorded(insight, odd)
+    assert await insight.fetchval(
+        "SELECT outcome FROM inbox WHERE event_id = $1", odd.id) == "applied"
+    answers = await read_topic(endpoints, DEAD_LETTERS, lambda r: header(r, "correlation_id")
+                               == mark, timeout_s=2)
+    assert answers == []
+
+
 def as_message(event: Any, offset: int) -> IncomingMessage:
     value = envelope_message(CONVERSATIONS, event.model_dump(mode="json")).value
     return IncomingMessage(CONVERSATIONS, 0, offset, None, value)

@@ -67,3 +67,14 @@ async def test_batches_of_one_and_of_the_largest_size(count: int) -> None:
     assert parsed.body == [b"%d" % n for n in range(count)]
     assert parsed.message_id == f"0-{count - 1}-1700000000000"
     assert len(parsed.batch_headers) == 1
+
+
+async def test_a_header_with_no_value_fails_nothing() -> None:
+    """Kafka lets a header have no value at all (aiokafka gives it as None); FastStream's own
+    parser would fail the batch on it, before the consumer could dead-letter anything."""
+    first = _record(3, [("traceparent", None), ("ce_type", b"ConversationLogged")])  # type: ignore[list-item]
+    later = _record(4, [("x-none", None)])  # type: ignore[list-item]
+    parsed = await _parse((first, later))
+    assert parsed.raw_message == (first, later)
+    assert parsed.headers == {"traceparent": "", "ce_type": "ConversationLogged"}
+    assert parsed.body == [b"{}", b"{}"]
