@@ -159,7 +159,10 @@ class GroupCommit(Generic[C, R, T]):
             if remaining <= 0:
                 return
             self._arrival = loop.create_future()
-            await asyncio.wait({self._arrival}, timeout=remaining)
+            # At least a millisecond: uvloop's timers count whole ones and would wake a shorter
+            # wait at once, again and again, until the clock passed (the standard library's
+            # selector rounds up to one too).
+            await asyncio.wait({self._arrival}, timeout=max(remaining, 0.001))
 
     def _take(self, own: _Waiter[R]) -> list[_Waiter[R]]:
         self._queue.remove(own)
