@@ -9,7 +9,6 @@ out of order in small windows as partitions would; the replay then reads that fi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import uvloop
 
 from golden_thread.audit.benchgen import generate_history
 from golden_thread.audit.parallel import feed_batches
@@ -71,7 +71,7 @@ def run_bench(events: int, *, seed: int = 7, window: int = 64,
         every = max(events // 10, 1)
         started = time.perf_counter()
         replay = Replay(ReplayOptions(progress_every=every), None if quiet else _progress(started))
-        asyncio.run(feed_batches(replay, file_messages(path)))  # worker processes past 20,000
+        uvloop.run(feed_batches(replay, file_messages(path)))  # worker processes past 20,000
         verification = replay.finish()
         elapsed = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
