@@ -34,10 +34,11 @@ async def batch_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) 
     `ce_type`), so FastStream is given the first record's headers only: the relay sends no
     baggage and no `correlation_id` (its batch span links only records carrying one), which is
     all it read from the others. The batch's body, raw records and id are the whole batch's. A
-    first record with a header that is not UTF-8, or has no value at all, (FastStream would fail
-    the batch on it, again and again, never dead-lettered) is given to FastStream as a copy
-    whose headers decode; the raw records stay as sent. Nobody is answered (`no_reply`): a
-    record's `reply_to` header names no topic this consumer publishes to."""
+    first record with a header that is not UTF-8 or has no value at all (FastStream would fail
+    the batch on it before the consumer could dead-letter anything, finding 109) is given to
+    FastStream as a copy whose headers decode; the raw records stay as sent. Nobody is
+    answered (`no_reply`): a record's `reply_to` header names no topic this consumer publishes
+    to."""
     first = records[0]
     parsed = await original((_readable(first),))
     parsed.body = [r.value or b"" for r in records]
