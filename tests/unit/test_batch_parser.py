@@ -1,6 +1,6 @@
 """The message FastStream gets for a batch (`eventcore.stream.batch_parser`): the whole batch's
 records, bodies and id, with only the first record's headers decoded, and never a failure on a
-header that is not UTF-8. FastStream's own batch parser is the `original` it builds on, as
+header that is not UTF-8 or has no value. FastStream's own batch parser is the `original` it builds on, as
 when subscribed. (That such a header reaches a consumer through a real broker, is
 dead-lettered and does not stop it: tests/hostile/test_kafka_hostile.py.)"""
 
@@ -16,12 +16,14 @@ from eventcore.stream import batch_parser
 NOT_UTF8 = b"\xff\xfe\xed"
 
 
-def _record(offset: int, headers: list[tuple[str, bytes]], value: bytes | None = b"{}",
+def _record(offset: int, headers: list[tuple[str, bytes | None]], value: bytes | None = b"{}",
             ) -> ConsumerRecord[bytes, bytes]:
+    # aiokafka gives a header with no value as None.
     return ConsumerRecord(topic="intake.conversations.v1", partition=2, offset=offset,
                           timestamp=1_700_000_000_000 + offset, timestamp_type=0, key=b"k",
                           value=value, checksum=None, serialized_key_size=1,
-                          serialized_value_size=len(value or b""), headers=headers)
+                          serialized_value_size=len(value or b""),
+                          headers=headers)
 
 
 async def _parse(records: tuple[ConsumerRecord[bytes, bytes], ...]) -> KafkaMessage:
@@ -72,8 +74,8 @@ async def test_batches_of_one_and_of_the_largest_size(count: int) -> None:
 async def test_a_header_with_no_value_fails_nothing() -> None:
     """Kafka lets a header have no value at all (aiokafka gives it as None); FastStream's own
     parser would fail the batch on it, before the consumer could dead-letter anything."""
-    first = _record(3, [("traceparent", None), ("ce_type", b"ConversationLogged")])  # type: ignore[list-item]
-    later = _record(4, [("x-none", None)])  # type: ignore[list-item]
+    first = _record(3, [("traceparent", None), ("ce_type", b"ConversationLogged")])
+    later = _record(4, [("x-none", None)])
     parsed = await _parse((first, later))
     assert parsed.raw_message == (first, later)
     assert parsed.headers == {"traceparent": "", "ce_type": "ConversationLogged"}
