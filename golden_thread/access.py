@@ -26,8 +26,8 @@ COLUMNS = [("community_listener", "listener"), ("lived_experience_partner", "par
 
 def service_apps() -> dict[str, FastAPI]:
     """Each service's app, built (not started) with throwaway keys: only its routes are read."""
-    from services.feedback.bootstrap import FeedbackSettings
     from services.feedback.bootstrap import build_app as feedback
+    from services.feedback.config import FeedbackSettings
     from services.feedback.domain.delivery import ContactLookup, Gone
     from services.insight.bootstrap import build_app as insight
     from services.insight.config import InsightSettings

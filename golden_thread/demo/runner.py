@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from contracts.events.notification import ParticipantNotified
 from contracts.topics import ALL_TOPICS, NOTIFICATIONS
 from eventcore.embedded import EmbeddedStack
 from eventcore.settings import CoreSettings
@@ -106,7 +107,8 @@ async def _drive(urls: dict[str, str], bootstrap: str, count: int, seed: int,
     replayed, verification = await replay_history(HistorySource(bootstrap=bootstrap),
                                                   ReplayOptions(), quiet=True)
     traces = [trace_action(replayed.graph, action_id) for action_id in record.actions]
-    told = {(str(n.data.participant_id), str(n.data.action_id)) for n in notified}
+    told = {(str(n.data.participant_id), str(n.data.action_id)) for n in notified
+            if isinstance(n.data, ParticipantNotified)}
     complete = sum(_complete_chains(t) for t in traces)
     summary = {
         "counts": verification.counts_by_type,

@@ -147,9 +147,8 @@ async def agree_priorities(client: httpx.AsyncClient, urls: dict[str, str], badg
     facilitator = badge(PARTNER, "facilitator-1")
 
     async def priority_sees_insights() -> bool:
-        seen = ok(await client.get(f"{urls['priority']}/insights", headers=facilitator))
-        items = seen["items"] if isinstance(seen, dict) and "items" in seen else seen
-        return {str(i["insight_id"]) for i in items} >= set(record.insights)
+        seen = ok_list(await client.get(f"{urls['priority']}/insights", headers=facilitator))
+        return {str(i["insight_id"]) for i in seen} >= set(record.insights)
 
     await until(priority_sees_insights, "the priority service to receive every insight")
     for insight_id, insight in record.insights.items():
