@@ -80,7 +80,14 @@ from eventcore.store.batch import (
     recorded,
 )
 from eventcore.store.group import GroupCommit
-from eventcore.store.records import ConcurrencyError, RecordedEvent, StoredEvent
+from eventcore.store.guarded import Guard, GuardedItem, GuardRefused, append_guarded
+from eventcore.store.records import (
+    ENVELOPE_COLUMNS,
+    ConcurrencyError,
+    RecordedEvent,
+    StoredEvent,
+    from_row,
+)
 from eventcore.store.single import (
     FIRST_FREE_PARAM,
     append_many,
@@ -89,26 +96,21 @@ from eventcore.store.single import (
     with_writes,
 )
 
-__all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "RecordedEvent", "StoredEvent",
-           "notify_channel", "numbered_from"]
+__all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "Guard", "GuardRefused",
+           "RecordedEvent", "StoredEvent", "notify_channel", "numbered_from"]
 
 _Written = TypeVar("_Written", list[RecordedEvent], list[Link])
 
-#: A group commit of `append_with` callers: (row, the caller's arguments) → record or conflict.
-_WithGroup = GroupCommit[asyncpg.Connection, tuple[Prepared, Sequence[Any]],
-                         RecordedEvent | BatchConflict]
+#: A group commit of `append_with` callers: (row, the caller's arguments, its guard's key) →
+#: record, conflict or refusal.
+_WithOutcome = RecordedEvent | BatchConflict | GuardRefused
+_WithGroup = GroupCommit[asyncpg.Connection, GuardedItem, _WithOutcome]
 
 #: `append_with` statements that get a group commit of their own (intake has one).
 _MAX_WITH_GROUPS = 64
 
 #: Events per group commit at most (a caller's own batch may be larger; it then goes alone).
 GROUP_MAX_EVENTS = 1_000
-
-# The body as stored (its canonical text: `json` keeps it verbatim) and the chain columns; the
-# envelope is joined here, not in SQL, where `body || jsonb_build_object(...)` parsed, merged
-# and printed every row again (docs/performance.md finding 84).
-_ENVELOPE_COLUMNS = (
-    "sequence, event_id, event_type, subject, subject_version, prev_hash, hash, body::text")
 
 _READ_STORED = ("SELECT sequence, event_id, event_type, subject, body::text, prev_hash, hash"
                 " FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2")
@@ -141,7 +143,7 @@ class EventStore:
         self._group: GroupCommit[asyncpg.Connection, Prepared, Link] = GroupCommit(
             self._write_group, isolate=_isolate, blame=_blame, max_rows=GROUP_MAX_EVENTS)
         #: `append_with`'s group commits, one per statement (a caller's writes make its own).
-        self._with_groups: dict[str, _WithGroup] = {}
+        self._with_groups: dict[tuple[str, str | None], _WithGroup] = {}
 
     async def append(
         self, conn: asyncpg.Connection, drafts: Sequence[EventDraft[Any]]
@@ -184,7 +186,7 @@ class EventStore:
 
     async def append_with(
         self, conn: asyncpg.Connection, draft: EventDraft[Any], writes: str,
-        args: Callable[[dict[str, Any]], Sequence[Any]],
+        args: Callable[[dict[str, Any]], Sequence[Any]], guard: Guard | None = None,
     ) -> RecordedEvent:
         """Append one draft and the caller's own `writes` in one statement (`single.with_writes`:
         data-modifying CTEs that read `ins`, parameters from `FIRST_FREE_PARAM`, whose values
@@ -192,40 +194,49 @@ class EventStore:
         its own transaction: event and writes commit together in one round trip, with those of
         every caller of the same statement in its group commit. Raises ConcurrencyError, having
         written nothing, when the version is taken; an error in the caller's writes is its
-        alone (the group is then committed again one caller at a time)."""
+        alone (the group is then committed again one caller at a time).
+
+        With a `guard` (`guarded.py`) the group's transaction first locks the rows the guard
+        names, and a caller it does not let through gets `GuardRefused`, nothing written."""
         [row] = prepare(self.source, [draft])
         statement = with_writes(writes)
         arguments = args(orjson.loads(row.text))
-        group = None if conn.is_in_transaction() else self._with_group(statement)
-        if group is None:  # in the caller's transaction, or past the cap: alone
+        item = (row, arguments, "" if guard is None else guard.key)
+        check = None if guard is None else guard.statement
+        group = None if conn.is_in_transaction() else self._with_group(statement, check)
+        if group is None and check is None:  # in the caller's transaction, or past the cap
             [record] = await self._waking(self._one(conn, row, statement, arguments))
             return record
-        [outcome] = await group.submit(conn, [(row, arguments)])
-        if isinstance(outcome, BatchConflict):
+        [outcome] = await (self._write_with(statement, check, conn, [item]) if group is None
+                           else group.submit(conn, [item]))
+        if isinstance(outcome, BatchConflict | GuardRefused):
             raise outcome
         return outcome
 
-    def _with_group(self, statement: str) -> _WithGroup | None:
-        """The group commit of `statement`'s callers; None past `_MAX_WITH_GROUPS` statements
-        (each of the others' callers then goes alone)."""
-        group = self._with_groups.get(statement)
+    def _with_group(self, statement: str, guard: str | None) -> _WithGroup | None:
+        """The group commit of `statement`'s callers (with `guard`); None past
+        `_MAX_WITH_GROUPS` of them (each of the others' callers then goes alone)."""
+        group = self._with_groups.get((statement, guard))
         if group is None and len(self._with_groups) < _MAX_WITH_GROUPS:
-            group = self._with_groups[statement] = GroupCommit(
-                functools.partial(self._write_with, statement), isolate=_isolate,
+            group = self._with_groups[statement, guard] = GroupCommit(
+                functools.partial(self._write_with, statement, guard), isolate=_isolate,
                 blame=_blame, max_rows=GROUP_MAX_EVENTS, max_delay_s=0.0)
         return group
 
-    async def _write_with(self, statement: str, conn: asyncpg.Connection,
-                          items: list[tuple[Prepared, Sequence[Any]]]
-                          ) -> list[RecordedEvent | BatchConflict]:
-        """A group of `append_with` calls of one statement: one round trip, one transaction."""
+    async def _write_with(self, statement: str, guard: str | None, conn: asyncpg.Connection,
+                          items: list[GuardedItem]) -> list[_WithOutcome]:
+        """A group of `append_with` calls of one statement (and guard): one round trip, one
+        transaction (with a guard, one transaction of three: `guarded.append_guarded`)."""
         try:
-            outcomes = await append_many(conn, self.source, self._writer.channel, statement,
-                                         items)
+            outcomes: list[_WithOutcome] = list(
+                await append_many(conn, self.source, self._writer.channel, statement,
+                                  [(row, args) for row, args, _ in items]) if guard is None
+                else await append_guarded(conn, self.source, self._writer.channel, statement,
+                                          guard, items))
         except BaseException:
             self._woken(None)
             raise
-        written = [(row, o) for (row, _), o in zip(items, outcomes, strict=True)
+        written = [(row, o) for (row, _, _), o in zip(items, outcomes, strict=True)
                    if isinstance(o, RecordedEvent)]
         if written:
             last = written[-1][1]
@@ -259,11 +270,11 @@ class EventStore:
         self, conn: asyncpg.Connection, after_sequence: int, limit: int
     ) -> list[RecordedEvent]:
         rows = await conn.fetch(
-            f"SELECT {_ENVELOPE_COLUMNS} FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+            f"SELECT {ENVELOPE_COLUMNS} FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
             after_sequence,
             limit,
         )
-        return [_recorded(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     async def read_stored_after(
         self, conn: asyncpg.Connection, after_sequence: int, limit: int
@@ -274,27 +285,12 @@ class EventStore:
 
     async def load_subject(self, conn: asyncpg.Connection, subject: str) -> list[RecordedEvent]:
         rows = await conn.fetch(
-            f"SELECT {_ENVELOPE_COLUMNS} FROM events WHERE subject = $1 ORDER BY subject_version",
+            f"SELECT {ENVELOPE_COLUMNS} FROM events WHERE subject = $1 ORDER BY subject_version",
             subject,
         )
-        return [_recorded(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     async def head(self, conn: asyncpg.Connection) -> int:
         value = await conn.fetchval("SELECT sequence FROM source_head WHERE source = $1", self.source)
         return int(value or 0)
 
-
-def _recorded(row: asyncpg.Record) -> RecordedEvent:
-    """The stored event with its envelope as the relay publishes it: the body's keys in their
-    stored (canonical) order, then the chain fields, so that the message is the canonical body
-    the chain hashes followed by them (`contracts.chain.chained`)."""
-    return RecordedEvent(
-        sequence=row["sequence"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        subject=row["subject"],
-        subject_version=row["subject_version"],
-        prevhash=row["prev_hash"].hex(),
-        hash=row["hash"].hex(),
-        body=row["body"],
-    )

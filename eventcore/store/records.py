@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import orjson
 
 
@@ -60,3 +61,26 @@ class StoredEvent:
     body: bytes
     prev_hash: bytes
     hash: bytes
+
+
+# The body as stored (its canonical text: `json` keeps it verbatim) and the chain columns; the
+# envelope is joined here, not in SQL, where `body || jsonb_build_object(...)` parsed, merged
+# and printed every row again (docs/performance.md finding 84).
+ENVELOPE_COLUMNS = (
+    "sequence, event_id, event_type, subject, subject_version, prev_hash, hash, body::text")
+
+
+def from_row(row: asyncpg.Record) -> RecordedEvent:
+    """The stored event with its envelope as the relay publishes it: the body's keys in their
+    stored (canonical) order, then the chain fields, so that the message is the canonical body
+    the chain hashes followed by them (`contracts.chain.chained`)."""
+    return RecordedEvent(
+        sequence=row["sequence"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        subject=row["subject"],
+        subject_version=row["subject_version"],
+        prevhash=row["prev_hash"].hex(),
+        hash=row["hash"].hex(),
+        body=row["body"],
+    )

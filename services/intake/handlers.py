@@ -25,7 +25,7 @@ from contracts import (
     ParticipantErasedEvent,
     new_event,
 )
-from eventcore.store import FIRST_FREE_PARAM, EventStore, RecordedEvent
+from eventcore.store import FIRST_FREE_PARAM, EventStore, Guard, GuardRefused, RecordedEvent
 from services.intake.adapters.vault import ParticipantKey, Vault
 from services.intake.config import SOURCE
 from services.intake.domain.categories import CategorySet
@@ -63,6 +63,11 @@ class RequestContext:
 
 _EMAIL_NEEDED = RuleBroken("participant.contact.email",
                            "an email address is needed to send feedback by email")
+_ERASED = RuleBroken("participant.id", "this participant has been erased")
+#: The guard of a returning participant's conversation: their rows locked in id order (before
+#: the source head, as an erasure locks its participant's), those not erased let through.
+_LIVE_PARTICIPANTS = ("SELECT participant_id FROM participants WHERE participant_id = ANY($1::text[])"
+                      " AND NOT erased ORDER BY participant_id FOR UPDATE")
 
 
 def new_participant_id() -> str:
@@ -89,17 +94,8 @@ class Intake:
                         and not (given and given.email))
         if cmd.participant.id is None:
             return await self._log_first_conversation(cmd, ctx, contact)
-        async with self.pool.acquire() as conn, conn.transaction():
-            key = await self._returning_key(conn, cmd.participant.id)
-            if contact is not None:
-                await self.vault.store_contact(conn, key, contact)
-            if email_needed:
-                found = await self.vault.read_contact(conn, key.participant_id)
-                if not found or not found.get("email"):
-                    raise Rejected([_EMAIL_NEEDED])
-            draft = self._conversation_logged(cmd, ctx, key, "returning")
-            recorded = await self._append(conn, draft)
-        return Accepted(draft.subject, key.participant_id, recorded.event_id, recorded.sequence)
+        return await self._log_returning_conversation(cmd.participant.id, cmd, ctx, contact,
+                                                      email_needed)
 
     async def _log_first_conversation(self, cmd: LogConversation, ctx: RequestContext,
                                       contact: dict[str, Any] | None) -> Accepted:
@@ -115,6 +111,34 @@ class Intake:
                 conn, draft, f"{key_rows},{read_models}",
                 lambda body: [*key_args, *conversation_args(body)])
         return Accepted(draft.subject, key.participant_id, recorded.event_id, recorded.sequence)
+
+    async def _log_returning_conversation(
+        self, pid: str, cmd: LogConversation, ctx: RequestContext,
+        contact: dict[str, Any] | None, email_needed: bool,
+    ) -> Accepted:
+        """A returning participant: their key read, then the event, their contact details if
+        given anew and both read models in one statement, grouped with other callers' behind a
+        guard that locks the participant's row before the source head and refuses the append
+        if they were erased meanwhile (`eventcore.store.guarded`). An erasure or a consent
+        change locks the row before the head too."""
+        async with self.pool.acquire() as conn:
+            key = await self._returning_key(conn, pid)
+            if email_needed:  # no address given now: one must be on record
+                found = None if contact is not None else await self.vault.read_contact(conn, pid)
+                if not found or not found.get("email"):
+                    raise Rejected([_EMAIL_NEEDED])
+            draft = self._conversation_logged(cmd, ctx, key, "returning")
+            contact_rows, contact_args = ("", []) if contact is None else self.vault.contact_rows(
+                FIRST_FREE_PARAM, key, contact)
+            read_models = conversation_rows_after_append(FIRST_FREE_PARAM + len(contact_args))
+            writes = f"{contact_rows},{read_models}" if contact_rows else read_models
+            try:
+                recorded = await self.store.append_with(
+                    conn, draft, writes, lambda body: [*contact_args, *conversation_args(body)],
+                    guard=Guard(_LIVE_PARTICIPANTS, pid))
+            except GuardRefused:
+                raise Rejected([_ERASED], 409) from None
+        return Accepted(draft.subject, pid, recorded.event_id, recorded.sequence)
 
     def _conversation_logged(self, cmd: LogConversation, ctx: RequestContext,
                              key: ParticipantKey, status: str) -> Any:
@@ -135,18 +159,19 @@ class Intake:
         )
 
     async def _returning_key(self, conn: asyncpg.Connection, pid: str) -> ParticipantKey:
-        """A returning participant's key, their row locked for this transaction (one statement)."""
+        """A returning participant's key (not locked: the append's guard checks that they were
+        not erased since)."""
         row = await conn.fetchrow(
             "SELECT p.erased, k.key_id, k.wrapped_key FROM participants p"
-            " LEFT JOIN participant_keys k USING (participant_id)"
-            " WHERE p.participant_id = $1 FOR UPDATE OF p", pid,
+            " LEFT JOIN participant_keys k USING (participant_id) WHERE p.participant_id = $1",
+            pid,
         )
         if row is None:
             raise Rejected([RuleBroken("participant.id", "unknown participant")], 404)
         key = None if row["erased"] or row["key_id"] is None else self.vault.unwrap(
             pid, row["key_id"], row["wrapped_key"])
         if key is None:
-            raise Rejected([RuleBroken("participant.id", "this participant has been erased")], 409)
+            raise Rejected([_ERASED], 409)
         return key
 
     async def change_consent(self, participant_id: str, cmd: ChangeConsent, ctx: RequestContext) -> Accepted:

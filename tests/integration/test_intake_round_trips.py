@@ -115,19 +115,24 @@ async def test_a_new_participant_is_all_or_nothing(
     assert again.status_code == 201, again.text
 
 
-async def test_a_returning_participant_is_locked_and_unwrapped_in_one_statement(
+async def test_a_returning_participants_conversation_is_one_guarded_append(
     intake: RunningIntake,
 ) -> None:
+    """Their key read without a lock; then one transaction: the guard locks their row (before
+    the source head, as an erasure does) and the event, both read models and the head move are
+    one statement, grouped with other callers' (`eventcore.store.guarded`)."""
     pid = (await intake.client.post("/conversations", json=request())).json()["participant_id"]
     with counting(intake) as pool:
         again = await intake.client.post("/conversations", json=request(participant={"id": pid}))
     assert again.status_code == 201, again.text
-    [lock] = _uses(pool.statements, "FOR UPDATE")
-    assert "participant_keys" in lock
-    # Email feedback asked, no address given now: the one on record is read (key and contact
-    # together), and it is enough.
-    assert len(_uses(pool.statements, "participant_contacts")) == 1, pool.statements
-    assert len(_own(pool.statements)) == 5, pool.statements
+    # Email feedback asked, no address given now: the one on record is read, and it is enough.
+    key, contact, begin, guard, append, commit = pool.statements
+    assert "participant_keys" in key and "FOR UPDATE" not in key
+    assert "participant_contacts" in contact
+    assert (begin, commit) == ("BEGIN;", "COMMIT;")
+    assert "FROM participants" in guard and "NOT erased" in guard and "FOR UPDATE" in guard
+    for table in ("source_head", "INTO events", "INTO conversations", "INTO participants "):
+        assert table in append, table
 
 
 async def test_a_returning_participant_may_give_new_contact_details(intake: RunningIntake) -> None:

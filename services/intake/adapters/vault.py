@@ -84,6 +84,15 @@ participant_key AS (
 )"""
 
 
+# $1 participant id, $2 sealed contact (jsonb): a returning participant's contact given anew.
+_CONTACT_ROWS = """
+participant_contact AS (
+    INSERT INTO participant_contacts (participant_id, sealed)
+    SELECT $1, $2::jsonb FROM ins
+    ON CONFLICT (participant_id) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()
+)"""
+
+
 class Vault:
     def __init__(self, master_key: bytes) -> None:
         self._master = AESGCM(master_key)
@@ -103,6 +112,15 @@ class Vault:
         sealed = None if contact is None else _sealed_contact(key, contact)
         return (numbered_from(first, _NEW_KEY_ROWS),
                 [key.participant_id, key.key_id, wrapped, sealed])
+
+    @staticmethod
+    def contact_rows(first: int, key: ParticipantKey, contact: dict[str, Any]
+                     ) -> tuple[str, list[Any]]:
+        """A returning participant's contact details, sealed, as a write on the append of their
+        conversation (`EventStore.append_with`), parameters numbered from `first`, and their
+        values."""
+        return (numbered_from(first, _CONTACT_ROWS),
+                [key.participant_id, _sealed_contact(key, contact)])
 
     def unwrap(self, participant_id: str, key_id: str, wrapped: bytes | None) -> ParticipantKey | None:
         """The participant's key from its stored row, or None once it has been destroyed."""
@@ -131,16 +149,6 @@ class Vault:
         """The plaintext, or None when the participant's key has been destroyed."""
         found = await self.key(conn, participant_id)
         return None if found is None else found.open(sealed)
-
-    async def store_contact(
-        self, conn: asyncpg.Connection, key: ParticipantKey, contact: dict[str, Any]
-    ) -> None:
-        await conn.execute(
-            "INSERT INTO participant_contacts (participant_id, sealed) VALUES ($1, $2)"
-            " ON CONFLICT (participant_id) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()",
-            key.participant_id,
-            _sealed_contact(key, contact),
-        )
 
     async def read_contact(
         self, conn: asyncpg.Connection, participant_id: str

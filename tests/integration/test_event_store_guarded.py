@@ -1,0 +1,148 @@
+"""`EventStore.append_with` with a guard, on real PostgreSQL: the guard locks the callers' rows
+before the head, for a whole group at once, and lets through only the callers whose rows still
+allow the append; a writer that locks such a row and then appends (as an erasure does) never
+deadlocks with a group, and what it changes is what the group's guard sees
+(`eventcore/store/guarded.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+
+from eventcore.db import create_pool
+from eventcore.store import (
+    FIRST_FREE_PARAM,
+    ConcurrencyError,
+    EventStore,
+    Guard,
+    GuardRefused,
+    RecordedEvent,
+    numbered_from,
+)
+from tests.integration.store_kit import SOURCE, consent_draft, core_schema, new_subject
+from tests.integration.test_event_store_batch import assert_chain_holds
+
+pytestmark = pytest.mark.integration
+
+NOTED = numbered_from(FIRST_FREE_PARAM, "noted AS (INSERT INTO noted (sequence, member_id)"
+                                        " SELECT ins.sequence, $1 FROM ins)")
+LIVE = ("SELECT member_id FROM members WHERE member_id = ANY($1::text[]) AND NOT gone"
+        " ORDER BY member_id FOR UPDATE")
+
+
+async def _setup(database_url: str) -> tuple[asyncpg.Pool, EventStore]:
+    schema = await core_schema(database_url)
+    pool = await create_pool(database_url, schema, max_size=24)
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE TABLE members (member_id text PRIMARY KEY,"
+                           " gone boolean NOT NULL DEFAULT false)")
+        await conn.execute("CREATE TABLE noted (sequence bigint PRIMARY KEY, member_id text)")
+        await conn.execute("INSERT INTO members SELECT 'm' || n, n % 4 = 0"
+                           " FROM generate_series(1, 12) AS n")
+    return pool, EventStore(SOURCE)
+
+
+def _caller(pool: asyncpg.Pool, store: EventStore) -> Any:
+    async def one(draft: Any, member: str) -> RecordedEvent | Exception:
+        async with pool.acquire() as conn:
+            try:
+                return await store.append_with(conn, draft, NOTED, lambda body: [member],
+                                               guard=Guard(LIVE, member))
+            except Exception as exc:  # noqa: BLE001 - each caller's outcome is checked
+                return exc
+    return one
+
+
+async def _noted(pool: asyncpg.Pool, store: EventStore) -> dict[int, str]:
+    async with pool.acquire() as conn:
+        stored = await assert_chain_holds(conn, store)
+        noted = dict(await conn.fetch("SELECT sequence, member_id FROM noted"))
+    assert sorted(noted) == [e.sequence for e in stored]
+    return noted
+
+
+async def test_a_group_lets_through_only_live_members_and_keeps_each_outcome_its_own(
+        database_url: str) -> None:
+    """Callers for live members, gone ones (every fourth), an unknown one, and two wanting one
+    new subject's version 1 (one refused by the unique key inside the guarded transaction):
+    the refused get GuardRefused or ConcurrencyError, the rest land, each with its own row."""
+    pool, store = await _setup(database_url)
+    one = _caller(pool, store)
+    twice = new_subject()
+    calls = [(consent_draft(new_subject(), 1), f"m{1 + n % 12}") for n in range(24)]
+    calls += [(consent_draft(new_subject(), 1), "m99"),
+              (consent_draft(twice, 1), "m1"), (consent_draft(twice, 1), "m2")]
+    try:
+        outcomes = await asyncio.gather(*(one(d, m) for d, m in calls))
+        landed: dict[int, str] = {}
+        for (draft, member), outcome in zip(calls, outcomes, strict=True):
+            if member == "m99" or int(member[1:]) % 4 == 0:
+                assert isinstance(outcome, GuardRefused) and outcome.key == member, outcome
+            elif isinstance(outcome, RecordedEvent):
+                assert (outcome.event_id, outcome.subject) == (draft.id, draft.subject)
+                landed[outcome.sequence] = member
+            else:
+                assert isinstance(outcome, ConcurrencyError) and outcome.subject == twice
+        assert sum(isinstance(o, ConcurrencyError) for o in outcomes) == 1
+        assert len(landed) == 24 - 6 + 1
+        assert await _noted(pool, store) == landed
+    finally:
+        await pool.close()
+
+
+async def test_a_member_gone_while_its_caller_waits_on_the_guard_is_refused_without_deadlock(
+        database_url: str) -> None:
+    """As an erasure: a transaction locks the member's row, appends (taking the head), marks it
+    gone and commits, while a guarded group waits for that row. The group is not deadlocked
+    (it holds nothing the transaction needs) and its guard sees the member gone."""
+    pool, store = await _setup(database_url)
+    one = _caller(pool, store)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM members WHERE member_id = 'm1' FOR UPDATE")
+            waiting = [asyncio.create_task(one(consent_draft(new_subject(), 1), m))
+                       for m in ("m1", "m2", "m3")]
+            await asyncio.sleep(0.3)  # m1's group waits on its row (and any behind it)
+            assert not waiting[0].done()
+            early = {n for n, task in enumerate(waiting) if task.done()}
+            erased = await store.append_with(conn, consent_draft(new_subject(), 1), NOTED,
+                                             lambda body: ["erasure"])
+            await conn.execute("UPDATE members SET gone = true WHERE member_id = 'm1'")
+        outcomes = await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
+        assert isinstance(outcomes[0], GuardRefused)
+        for n, outcome in enumerate(outcomes[1:], start=1):
+            assert isinstance(outcome, RecordedEvent), outcome
+            assert n in early or outcome.sequence > erased.sequence
+        assert sorted((await _noted(pool, store)).values()) == ["erasure", "m2", "m3"]
+    finally:
+        await pool.close()
+
+
+async def test_in_a_transaction_or_alone_a_guarded_append_is_all_or_nothing(
+        database_url: str) -> None:
+    """Inside the caller's transaction the guard and the append take a savepoint of it: a
+    refusal leaves the transaction usable, and its rollback takes the append with it."""
+    pool, store = await _setup(database_url)
+    try:
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                with pytest.raises(GuardRefused):
+                    await store.append_with(conn, consent_draft(new_subject(), 1), NOTED,
+                                            lambda body: ["m4"], guard=Guard(LIVE, "m4"))
+                kept = await store.append_with(conn, consent_draft(new_subject(), 1), NOTED,
+                                               lambda body: ["m1"], guard=Guard(LIVE, "m1"))
+            assert kept.sequence == 1
+            with pytest.raises(RuntimeError, match="undo"):
+                async with conn.transaction():
+                    await store.append_with(conn, consent_draft(new_subject(), 1), NOTED,
+                                            lambda body: ["m2"], guard=Guard(LIVE, "m2"))
+                    raise RuntimeError("undo")
+            again = await store.append_with(conn, consent_draft(new_subject(), 1), NOTED,
+                                            lambda body: ["m3"], guard=Guard(LIVE, "m3"))
+        assert again.sequence == 2
+        assert await _noted(pool, store) == {1: "m1", 2: "m3"}
+    finally:
+        await pool.close()
