@@ -34,9 +34,8 @@ runs; a conflict or any failing write leaves nothing written. Intake logs a new 
 conversation this way. Callers of the same statement at the same time share a group commit as
 plain appends do (below): the leader runs the statement once per caller in one pipelined round
 trip (`single.append_many`, one implicit transaction), so the head row is locked once per group,
-not once per caller, and N callers cost one commit. One at a time, 8 connections queued on the
-head row and PostgreSQL spent ≈ 0.7 ms of CPU per conversation, half of it on the queue
-(docs/performance.md, finding 100).
+not once per caller, and N callers cost one commit (docs/performance.md, finding 100). With a
+guard (`guarded.py`), a group is one transaction that locks the callers' own rows first.
 
 **Waking the relay** (`wake_here`). A NOTIFY in a transaction takes a cluster-wide lock
 from its commit's start to its end, WAL flush included, so every transaction that sends one
@@ -51,17 +50,18 @@ lead (a standby replica, a command-line tool) still NOTIFY, for the leader elsew
 committed queue up, and the next *leader* — the first caller in the queue, on its own connection
 — commits the whole queue as one batch: PostgreSQL-style group commit, one statement and one WAL
 flush for many callers, each of whom gets back its own `RecordedEvent`s (with a short commit
-delay, as PostgreSQL's `commit_delay`, for the callers the last group released). If the group's batch
-fails on one caller's conflict, that caller gets its `ConcurrencyError` and the leader commits
-the others again as a group (caller by caller when the error names no draft). An append inside a transaction is never
-coalesced (its rows must commit or roll back with the caller's own work). One `EventStore` serves
-one event store (one schema of one database), as the runtime makes one per service pool: the
-leader writes its followers' rows through its own connection.
+delay, as PostgreSQL's `commit_delay`, for the callers the last group released). If the group's
+batch fails on one caller's conflict, that caller gets its `ConcurrencyError` and the leader
+commits the others again as a group (caller by caller when the error names no draft). An append
+inside a transaction is never coalesced (its rows must commit or roll back with the caller's own
+work). One `EventStore` serves one event store (one schema of one database), as the runtime makes
+one per service pool: the leader writes its followers' rows through its own connection.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -80,9 +80,16 @@ from eventcore.store.batch import (
     recorded,
 )
 from eventcore.store.group import GroupCommit
-from eventcore.store.guarded import Guard, GuardedItem, GuardRefused, append_guarded
+from eventcore.store.guarded import (
+    Guard,
+    GuardedItem,
+    GuardRefused,
+    GuardSkipped,
+    append_guarded,
+)
 from eventcore.store.records import (
     ENVELOPE_COLUMNS,
+    READ_STORED,
     ConcurrencyError,
     RecordedEvent,
     StoredEvent,
@@ -100,9 +107,9 @@ __all__ = ["FIRST_FREE_PARAM", "ConcurrencyError", "EventStore", "Guard", "Guard
            "RecordedEvent", "StoredEvent", "notify_channel", "numbered_from"]
 
 _Written = TypeVar("_Written", list[RecordedEvent], list[Link])
+log = logging.getLogger(__name__)
 
-#: A group commit of `append_with` callers: (row, the caller's arguments, its guard's key) →
-#: record, conflict or refusal.
+#: A group commit of `append_with` callers: (row, arguments, guard key) → record or refusal.
 _WithOutcome = RecordedEvent | BatchConflict | GuardRefused
 _WithGroup = GroupCommit[asyncpg.Connection, GuardedItem, _WithOutcome]
 
@@ -112,16 +119,16 @@ _MAX_WITH_GROUPS = 64
 #: Events per group commit at most (a caller's own batch may be larger; it then goes alone).
 GROUP_MAX_EVENTS = 1_000
 
-_READ_STORED = ("SELECT sequence, event_id, event_type, subject, body::text, prev_hash, hash"
-                " FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2")
-
 
 def notify_channel(source: str) -> str:
     return f"gt_events_{source}"
 
 
 def _isolate(exc: Exception) -> bool:
-    """Errors one caller's rows can cause, after which the leader's connection is still usable."""
+    """Errors one caller's rows can cause, after which the leader's connection is still usable
+    (a deadlock is retried so too, and said: no writer of this store should ever make one)."""
+    if isinstance(exc, asyncpg.DeadlockDetectedError):
+        log.warning("a group commit was a deadlock's victim; retried caller by caller")
     return isinstance(exc, ConcurrencyError | ValueError) or (
         isinstance(exc, asyncpg.PostgresError)
         and not isinstance(exc, asyncpg.PostgresConnectionError))
@@ -196,8 +203,8 @@ class EventStore:
         written nothing, when the version is taken; an error in the caller's writes is its
         alone (the group is then committed again one caller at a time).
 
-        With a `guard` (`guarded.py`) the group's transaction first locks the rows the guard
-        names, and a caller it does not let through gets `GuardRefused`, nothing written."""
+        With a `guard` (`guarded.py`) the group's transaction first locks the rows it names; a
+        caller it does not let through gets `GuardRefused`, nothing written."""
         [row] = prepare(self.source, [draft])
         statement = with_writes(writes)
         arguments = args(orjson.loads(row.text))
@@ -207,15 +214,15 @@ class EventStore:
         if group is None and check is None:  # in the caller's transaction, or past the cap
             [record] = await self._waking(self._one(conn, row, statement, arguments))
             return record
-        [outcome] = await (self._write_with(statement, check, conn, [item]) if group is None
-                           else group.submit(conn, [item]))
+        [outcome] = [GuardSkipped("")] if group is None else await group.submit(conn, [item])
+        if isinstance(outcome, GuardSkipped):  # alone, or its row was held: waiting for it
+            [outcome] = await self._write_with(statement, check, conn, [item], wait=True)
         if isinstance(outcome, BatchConflict | GuardRefused):
             raise outcome
         return outcome
 
     def _with_group(self, statement: str, guard: str | None) -> _WithGroup | None:
-        """The group commit of `statement`'s callers (with `guard`); None past
-        `_MAX_WITH_GROUPS` of them (each of the others' callers then goes alone)."""
+        """The group commit of `statement`'s callers (and `guard`'s); None past the cap."""
         group = self._with_groups.get((statement, guard))
         if group is None and len(self._with_groups) < _MAX_WITH_GROUPS:
             group = self._with_groups[statement, guard] = GroupCommit(
@@ -224,15 +231,15 @@ class EventStore:
         return group
 
     async def _write_with(self, statement: str, guard: str | None, conn: asyncpg.Connection,
-                          items: list[GuardedItem]) -> list[_WithOutcome]:
-        """A group of `append_with` calls of one statement (and guard): one round trip, one
-        transaction (with a guard, one transaction of three: `guarded.append_guarded`)."""
+                          items: list[GuardedItem], wait: bool = False) -> list[_WithOutcome]:
+        """A group of `append_with` calls: one round trip and transaction (with a guard, three
+        round trips: `guarded.append_guarded`, skipping rows held elsewhere unless `wait`)."""
         try:
             outcomes: list[_WithOutcome] = list(
                 await append_many(conn, self.source, self._writer.channel, statement,
                                   [(row, args) for row, args, _ in items]) if guard is None
                 else await append_guarded(conn, self.source, self._writer.channel, statement,
-                                          guard, items))
+                                          guard, items, wait=wait))
         except BaseException:
             self._woken(None)
             raise
@@ -269,18 +276,15 @@ class EventStore:
     async def read_after(
         self, conn: asyncpg.Connection, after_sequence: int, limit: int
     ) -> list[RecordedEvent]:
-        rows = await conn.fetch(
-            f"SELECT {ENVELOPE_COLUMNS} FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
-            after_sequence,
-            limit,
-        )
+        rows = await conn.fetch(f"SELECT {ENVELOPE_COLUMNS} FROM events WHERE sequence > $1"
+                                " ORDER BY sequence LIMIT $2", after_sequence, limit)
         return [from_row(r) for r in rows]
 
     async def read_stored_after(
         self, conn: asyncpg.Connection, after_sequence: int, limit: int
     ) -> list[StoredEvent]:
         """As `read_after`, with each body as stored, not decoded: what the relay publishes."""
-        rows = await conn.fetch(_READ_STORED, after_sequence, limit)
+        rows = await conn.fetch(READ_STORED, after_sequence, limit)
         return [StoredEvent(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6]) for r in rows]
 
     async def load_subject(self, conn: asyncpg.Connection, subject: str) -> list[RecordedEvent]:

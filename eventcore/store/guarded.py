@@ -4,13 +4,16 @@ touched and lets through only the callers whose rows still allow the append.
 Intake logs a returning participant's conversation this way: the guard locks the participant's
 row and refuses the append if they were erased after their key was read. Every writer that
 locks such a row and then appends (an erasure, a consent change) locks it before the head too,
-and a guard locks a group's rows in key order, so no two of them wait on each other in a cycle.
+and a guard's statement orders the rows it locks (by primary key), so no two of them wait on
+each other in a cycle.
 
 A group of such callers (`EventStore.append_with` with a guard) costs one transaction: BEGIN,
 the guard for every caller at once, the appends in one pipelined round trip
 (`single.append_many`), COMMIT. The head row is locked from the appends to the commit, once per
 group, where one transaction per caller held it through a locked read, the append, the read
-models' statement and the commit, one caller after another.
+models' statement and the commit, one caller after another. In a group the guard skips rows that
+another transaction holds (`SKIP LOCKED`): their callers are not waited for there but try again
+each on its own (`GuardSkipped`), so one held row delays its own caller, not every group.
 """
 
 from __future__ import annotations
@@ -28,12 +31,18 @@ from eventcore.store.single import append_many
 
 @dataclass(frozen=True, slots=True)
 class Guard:
-    """`statement` is given the keys of a group's callers as a sorted text array ($1), locks
-    their rows in that order (`ORDER BY ... FOR UPDATE`) and returns the keys (one column) whose
-    callers may append; `key` is this caller's."""
+    """`statement` is given the keys of a group's callers as a text array ($1), locks their rows
+    in one order (`ORDER BY` the primary key, ending `FOR UPDATE`, to which a group adds
+    `SKIP LOCKED`) and returns the keys (one column) whose callers may append; `key` is this
+    caller's. In a transaction that has appended already, a guard would lock after the head:
+    guard a transaction's first append only."""
 
     statement: str
     key: str
+
+    def __post_init__(self) -> None:
+        if "FOR UPDATE" not in self.statement.upper():
+            raise ValueError("guard: the statement must lock the rows it returns (FOR UPDATE)")
 
 
 class GuardRefused(Exception):
@@ -44,19 +53,25 @@ class GuardRefused(Exception):
         self.key = key
 
 
+class GuardSkipped(GuardRefused):
+    """In a group, another transaction held the caller's row: try again alone, waiting for it."""
+
+
 #: Per caller of a guarded group: its row, its writes' arguments and its guard's key.
 GuardedItem = tuple[Prepared, Sequence[Any], str]
 
 
 async def append_guarded(conn: asyncpg.Connection, source: str, channel: str | None,
-                         statement: str, guard: str, items: Sequence[GuardedItem]
-                         ) -> list[RecordedEvent | BatchConflict | GuardRefused]:
+                         statement: str, guard: str, items: Sequence[GuardedItem], *,
+                         wait: bool = True) -> list[RecordedEvent | BatchConflict | GuardRefused]:
     """In one transaction (a savepoint in the caller's, if there is one): `guard` for all the
     items' keys, then `statement` for each item it let through. Per item its record, the
-    conflict that left it unwritten, or `GuardRefused`. A conflict raised by the appends names
-    its item's index in `items` (`BatchConflict.row`), as a group commit's `blame` expects."""
+    conflict that left it unwritten, or `GuardRefused` (`GuardSkipped` when not `wait`ing: the
+    guard skipped rows other transactions held). A conflict raised by the appends names its
+    item's index in `items` (`BatchConflict.row`), as a group commit's `blame` expects."""
     async with conn.transaction():
-        passed = {row[0] for row in await conn.fetch(guard, sorted({k for _, _, k in items}))}
+        passed = {row[0] for row in await conn.fetch(
+            guard if wait else f"{guard} SKIP LOCKED", sorted({k for _, _, k in items}))}
         through = [n for n, (_, _, key) in enumerate(items) if key in passed]
         try:
             written = await append_many(conn, source, channel, statement,
@@ -66,8 +81,9 @@ async def append_guarded(conn: asyncpg.Connection, source: str, channel: str | N
             if exc.row is not None:
                 exc.row = through[exc.row]
             raise
+    refused = GuardRefused if wait else GuardSkipped
     outcomes: list[RecordedEvent | BatchConflict | GuardRefused] = [
-        GuardRefused(key) for _, _, key in items]
+        refused(key) for _, _, key in items]
     for n, outcome in zip(through, written, strict=True):
         outcomes[n] = outcome
     return outcomes

@@ -68,6 +68,8 @@ class StoredEvent:
 # and printed every row again (docs/performance.md finding 84).
 ENVELOPE_COLUMNS = (
     "sequence, event_id, event_type, subject, subject_version, prev_hash, hash, body::text")
+READ_STORED = ("SELECT sequence, event_id, event_type, subject, body::text, prev_hash, hash"
+               " FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2")
 
 
 def from_row(row: asyncpg.Record) -> RecordedEvent:

@@ -64,10 +64,16 @@ class RequestContext:
 _EMAIL_NEEDED = RuleBroken("participant.contact.email",
                            "an email address is needed to send feedback by email")
 _ERASED = RuleBroken("participant.id", "this participant has been erased")
-#: The guard of a returning participant's conversation: their rows locked in id order (before
-#: the source head, as an erasure locks its participant's), those not erased let through.
-_LIVE_PARTICIPANTS = ("SELECT participant_id FROM participants WHERE participant_id = ANY($1::text[])"
-                      " AND NOT erased ORDER BY participant_id FOR UPDATE")
+#: The guards of a returning participant's conversation: their rows locked in id order (before
+#: the source head, as an erasure locks its participant's), those not erased let through; and,
+#: for feedback by email with no address given, their contact row locked too, and let through if
+#: it still holds an address (NULL: unchanged since before `has_email`, as read).
+_LIVE = ("SELECT participant_id FROM participants WHERE participant_id = ANY($1::text[])"
+         " AND NOT erased ORDER BY participant_id FOR UPDATE")
+_LIVE_WITH_AN_ADDRESS = (
+    "SELECT p.participant_id FROM participants p JOIN participant_contacts c USING (participant_id)"
+    " WHERE p.participant_id = ANY($1::text[]) AND NOT p.erased AND c.has_email IS NOT FALSE"
+    " ORDER BY p.participant_id FOR UPDATE OF p, c")
 
 
 def new_participant_id() -> str:
@@ -119,26 +125,37 @@ class Intake:
         """A returning participant: their key read, then the event, their contact details if
         given anew and both read models in one statement, grouped with other callers' behind a
         guard that locks the participant's row before the source head and refuses the append
-        if they were erased meanwhile (`eventcore.store.guarded`). An erasure or a consent
-        change locks the row before the head too."""
+        if they were erased meanwhile, or, where feedback by email needs the address on record,
+        if it no longer holds one (`eventcore.store.guarded`). An erasure or a consent change
+        locks the row before the head too."""
         async with self.pool.acquire() as conn:
             key = await self._returning_key(conn, pid)
             if email_needed:  # no address given now: one must be on record
                 found = None if contact is not None else await self.vault.read_contact(conn, pid)
                 if not found or not found.get("email"):
-                    raise Rejected([_EMAIL_NEEDED])
+                    raise await self._refusal(conn, pid)
             draft = self._conversation_logged(cmd, ctx, key, "returning")
             contact_rows, contact_args = ("", []) if contact is None else self.vault.contact_rows(
                 FIRST_FREE_PARAM, key, contact)
             read_models = conversation_rows_after_append(FIRST_FREE_PARAM + len(contact_args))
             writes = f"{contact_rows},{read_models}" if contact_rows else read_models
+            guard = Guard(_LIVE_WITH_AN_ADDRESS if email_needed else _LIVE, pid)
             try:
                 recorded = await self.store.append_with(
                     conn, draft, writes, lambda body: [*contact_args, *conversation_args(body)],
-                    guard=Guard(_LIVE_PARTICIPANTS, pid))
+                    guard=guard)
             except GuardRefused:
-                raise Rejected([_ERASED], 409) from None
+                raise await self._refusal(conn, pid) from None
         return Accepted(draft.subject, pid, recorded.event_id, recorded.sequence)
+
+    @staticmethod
+    async def _refusal(conn: asyncpg.Connection, pid: str) -> Rejected:
+        """Why a returning participant's conversation cannot be logged: unknown, erased (both
+        perhaps since their key was read), or no email address on record for email feedback."""
+        row = await conn.fetchrow("SELECT erased FROM participants WHERE participant_id = $1", pid)
+        if row is None:
+            return Rejected([RuleBroken("participant.id", "unknown participant")], 404)
+        return Rejected([_ERASED], 409) if row["erased"] else Rejected([_EMAIL_NEEDED])
 
     def _conversation_logged(self, cmd: LogConversation, ctx: RequestContext,
                              key: ParticipantKey, status: str) -> Any:

@@ -22,6 +22,9 @@ from eventcore.store import (
     RecordedEvent,
     numbered_from,
 )
+from eventcore.store.batch import BatchConflict, prepare
+from eventcore.store.guarded import append_guarded
+from eventcore.store.single import with_writes
 from tests.integration.store_kit import SOURCE, consent_draft, core_schema, new_subject
 from tests.integration.test_event_store_batch import assert_chain_holds
 
@@ -39,7 +42,8 @@ async def _setup(database_url: str) -> tuple[asyncpg.Pool, EventStore]:
     async with pool.acquire() as conn:
         await conn.execute("CREATE TABLE members (member_id text PRIMARY KEY,"
                            " gone boolean NOT NULL DEFAULT false)")
-        await conn.execute("CREATE TABLE noted (sequence bigint PRIMARY KEY, member_id text)")
+        await conn.execute("CREATE TABLE noted (sequence bigint PRIMARY KEY,"
+                           " member_id text CHECK (length(member_id) <= 3))")
         await conn.execute("INSERT INTO members SELECT 'm' || n, n % 4 = 0"
                            " FROM generate_series(1, 12) AS n")
     return pool, EventStore(SOURCE)
@@ -93,32 +97,80 @@ async def test_a_group_lets_through_only_live_members_and_keeps_each_outcome_its
         await pool.close()
 
 
-async def test_a_member_gone_while_its_caller_waits_on_the_guard_is_refused_without_deadlock(
+async def _waiting_on_a_lock(pool: asyncpg.Pool) -> bool:
+    async with pool.acquire() as conn:
+        return bool(await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"))
+
+
+async def test_a_held_row_delays_only_its_caller_whose_guard_then_sees_it_gone(
         database_url: str) -> None:
-    """As an erasure: a transaction locks the member's row, appends (taking the head), marks it
-    gone and commits, while a guarded group waits for that row. The group is not deadlocked
-    (it holds nothing the transaction needs) and its guard sees the member gone."""
+    """As an erasure: a transaction locks a member's row, appends (taking the head), marks it
+    gone and commits. Meanwhile the other members' callers go through in their groups (a group
+    skips a held row: its caller tries again alone, waiting for it), and the waiting caller's
+    guard, rechecking the row once it is free, sees the member gone."""
     pool, store = await _setup(database_url)
     one = _caller(pool, store)
     try:
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT 1 FROM members WHERE member_id = 'm1' FOR UPDATE")
-            waiting = [asyncio.create_task(one(consent_draft(new_subject(), 1), m))
-                       for m in ("m1", "m2", "m3")]
-            await asyncio.sleep(0.3)  # m1's group waits on its row (and any behind it)
-            assert not waiting[0].done()
-            early = {n for n, task in enumerate(waiting) if task.done()}
+            held = asyncio.create_task(one(consent_draft(new_subject(), 1), "m1"))
+            others = await asyncio.wait_for(asyncio.gather(
+                *(one(consent_draft(new_subject(), 1), f"m{n}") for n in (2, 3, 5, 6, 7))), 10)
+            assert all(isinstance(o, RecordedEvent) for o in others), others
+            for _ in range(200):  # m1's caller waits on the row, alone
+                if await _waiting_on_a_lock(pool):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("no caller waited on the held row")
+            assert not held.done()
             erased = await store.append_with(conn, consent_draft(new_subject(), 1), NOTED,
-                                             lambda body: ["erasure"])
+                                             lambda body: ["era"])
             await conn.execute("UPDATE members SET gone = true WHERE member_id = 'm1'")
-        outcomes = await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
-        assert isinstance(outcomes[0], GuardRefused)
-        for n, outcome in enumerate(outcomes[1:], start=1):
-            assert isinstance(outcome, RecordedEvent), outcome
-            assert n in early or outcome.sequence > erased.sequence
-        assert sorted((await _noted(pool, store)).values()) == ["erasure", "m2", "m3"]
+        outcome = await asyncio.wait_for(held, timeout=10)
+        assert isinstance(outcome, GuardRefused) and outcome.key == "m1"
+        assert max(o.sequence for o in others if isinstance(o, RecordedEvent)) < erased.sequence
+        assert sorted((await _noted(pool, store)).values()) == ["era", "m2", "m3", "m5", "m6",
+                                                                "m7"]
     finally:
         await pool.close()
+
+
+async def test_a_conflict_names_its_caller_and_a_failing_write_stays_with_its_own(
+        database_url: str) -> None:
+    """A conflict in a guarded group, the guard having refused a caller before it, names the
+    conflicting caller's index among all of them (as the group commit's blame expects), and
+    nothing is written; a caller whose own write fails (too long a member id for `noted`) gets
+    its error in a group, the others land."""
+    pool, store = await _setup(database_url)
+    twice = new_subject()
+    items = [(row, ["m4"], "m4") for row in prepare(SOURCE, [consent_draft(new_subject(), 1)])]
+    items += [(row, [m], m) for row, m in zip(
+        prepare(SOURCE, [consent_draft(twice, 1), consent_draft(twice, 1)]), ("m1", "m2"),
+        strict=True)]
+    try:
+        async with pool.acquire() as conn:
+            with pytest.raises(BatchConflict) as conflict:
+                await append_guarded(conn, SOURCE, None, with_writes(NOTED), LIVE, items)
+            assert conflict.value.row == 1
+            assert await conn.fetchval("SELECT count(*) FROM events") == 0
+        await _add_long_member(pool)
+        one = _caller(pool, store)
+        outcomes = await asyncio.gather(*(one(consent_draft(new_subject(), 1), m)
+                                          for m in ("m1", "m2", "mlong", "m3", "m5")))
+        assert isinstance(outcomes[2], asyncpg.CheckViolationError), outcomes
+        assert all(isinstance(o, RecordedEvent) for n, o in enumerate(outcomes) if n != 2)
+        assert sorted((await _noted(pool, store)).values()) == ["m1", "m2", "m3", "m5"]
+    finally:
+        await pool.close()
+
+
+async def _add_long_member(pool: asyncpg.Pool) -> None:
+    """A live member whose id is too long for `noted`: the guard lets it through."""
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO members VALUES ('mlong', false)")
 
 
 async def test_in_a_transaction_or_alone_a_guarded_append_is_all_or_nothing(

@@ -130,7 +130,10 @@ async def test_a_returning_participants_conversation_is_one_guarded_append(
     assert "participant_keys" in key and "FOR UPDATE" not in key
     assert "participant_contacts" in contact
     assert (begin, commit) == ("BEGIN;", "COMMIT;")
-    assert "FROM participants" in guard and "NOT erased" in guard and "FOR UPDATE" in guard
+    # Their row and their contact's locked (email feedback needs the address still there).
+    assert "FROM participants p JOIN participant_contacts c" in guard
+    assert "NOT p.erased AND c.has_email IS NOT FALSE" in guard
+    assert guard.endswith("FOR UPDATE OF p, c SKIP LOCKED")  # in a group: a held row waits alone
     for table in ("source_head", "INTO events", "INTO conversations", "INTO participants "):
         assert table in append, table
 

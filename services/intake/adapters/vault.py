@@ -72,24 +72,32 @@ def _sealed_contact(key: ParticipantKey, contact: dict[str, Any]) -> dict[str, A
     return key.seal(json.dumps(contact, ensure_ascii=False)).model_dump(mode="json")
 
 
-# $1 participant id, $2 key id, $3 wrapped key, $4 sealed contact (jsonb, or NULL: none given).
+def _has_email(contact: dict[str, Any] | None) -> bool:
+    """Kept beside the sealed details (`participant_contacts.has_email`): not personal data."""
+    return bool(contact and contact.get("email"))
+
+
+# $1 participant id, $2 key id, $3 wrapped key, $4 sealed contact (jsonb, or NULL: none given),
+# $5 whether it holds an email address.
 _NEW_KEY_ROWS = """
 participant_key AS (
     INSERT INTO participant_keys (participant_id, key_id, wrapped_key)
     SELECT $1, $2, $3 FROM ins
     RETURNING participant_id
 ), participant_contact AS (
-    INSERT INTO participant_contacts (participant_id, sealed)
-    SELECT participant_id, $4::jsonb FROM participant_key WHERE $4::jsonb IS NOT NULL
+    INSERT INTO participant_contacts (participant_id, sealed, has_email)
+    SELECT participant_id, $4::jsonb, $5 FROM participant_key WHERE $4::jsonb IS NOT NULL
 )"""
 
 
-# $1 participant id, $2 sealed contact (jsonb): a returning participant's contact given anew.
+# $1 participant id, $2 sealed contact (jsonb), $3 whether it holds an email address: a
+# returning participant's contact given anew.
 _CONTACT_ROWS = """
 participant_contact AS (
-    INSERT INTO participant_contacts (participant_id, sealed)
-    SELECT $1, $2::jsonb FROM ins
-    ON CONFLICT (participant_id) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()
+    INSERT INTO participant_contacts (participant_id, sealed, has_email)
+    SELECT $1, $2::jsonb, $3 FROM ins
+    ON CONFLICT (participant_id) DO UPDATE
+       SET sealed = EXCLUDED.sealed, has_email = EXCLUDED.has_email, updated_at = now()
 )"""
 
 
@@ -111,7 +119,7 @@ class Vault:
         numbered from `first`, and their values."""
         sealed = None if contact is None else _sealed_contact(key, contact)
         return (numbered_from(first, _NEW_KEY_ROWS),
-                [key.participant_id, key.key_id, wrapped, sealed])
+                [key.participant_id, key.key_id, wrapped, sealed, _has_email(contact)])
 
     @staticmethod
     def contact_rows(first: int, key: ParticipantKey, contact: dict[str, Any]
@@ -120,7 +128,7 @@ class Vault:
         conversation (`EventStore.append_with`), parameters numbered from `first`, and their
         values."""
         return (numbered_from(first, _CONTACT_ROWS),
-                [key.participant_id, _sealed_contact(key, contact)])
+                [key.participant_id, _sealed_contact(key, contact), _has_email(contact)])
 
     def unwrap(self, participant_id: str, key_id: str, wrapped: bytes | None) -> ParticipantKey | None:
         """The participant's key from its stored row, or None once it has been destroyed."""

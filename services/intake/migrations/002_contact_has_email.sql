@@ -1,0 +1,5 @@
+-- Whether the sealed contact details hold an email address: not personal data, and what the
+-- guard of a returning participant's conversation that asks for feedback by email checks under
+-- the row locks (the details themselves are sealed). NULL on rows written before this column:
+-- unchanged since, so what a reader decrypts from them is still current.
+ALTER TABLE participant_contacts ADD COLUMN IF NOT EXISTS has_email boolean;
