@@ -126,9 +126,7 @@ def notify_channel(source: str) -> str:
 
 def _isolate(exc: Exception) -> bool:
     """Errors one caller's rows can cause, after which the leader's connection is still usable
-    (a deadlock is retried so too, and said: no writer of this store should ever make one)."""
-    if isinstance(exc, asyncpg.DeadlockDetectedError):
-        log.warning("a group commit was a deadlock's victim; retried caller by caller")
+    (a deadlock too: the group is retried caller by caller, `_write_with` says so)."""
     return isinstance(exc, ConcurrencyError | ValueError) or (
         isinstance(exc, asyncpg.PostgresError)
         and not isinstance(exc, asyncpg.PostgresConnectionError))
@@ -226,12 +224,12 @@ class EventStore:
         group = self._with_groups.get((statement, guard))
         if group is None and len(self._with_groups) < _MAX_WITH_GROUPS:
             group = self._with_groups[statement, guard] = GroupCommit(
-                functools.partial(self._write_with, statement, guard), isolate=_isolate,
-                blame=_blame, max_rows=GROUP_MAX_EVENTS, max_delay_s=0.0)
+                functools.partial(self._write_with, statement, guard, wait=False),
+                isolate=_isolate, blame=_blame, max_rows=GROUP_MAX_EVENTS, max_delay_s=0.0)
         return group
 
     async def _write_with(self, statement: str, guard: str | None, conn: asyncpg.Connection,
-                          items: list[GuardedItem], wait: bool = False) -> list[_WithOutcome]:
+                          items: list[GuardedItem], *, wait: bool) -> list[_WithOutcome]:
         """A group of `append_with` calls: one round trip and transaction (with a guard, three
         round trips: `guarded.append_guarded`, skipping rows held elsewhere unless `wait`)."""
         try:
@@ -240,7 +238,9 @@ class EventStore:
                                   [(row, args) for row, args, _ in items]) if guard is None
                 else await append_guarded(conn, self.source, self._writer.channel, statement,
                                           guard, items, wait=wait))
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, asyncpg.DeadlockDetectedError):  # no writer should make one
+                log.warning("an append of %d was a deadlock's victim", len(items))
             self._woken(None)
             raise
         written = [(row, o) for (row, _, _), o in zip(items, outcomes, strict=True)

@@ -18,6 +18,7 @@ each on its own (`GuardSkipped`), so one held row delays its own caller, not eve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ import asyncpg
 from eventcore.store.batch import BatchConflict, Prepared
 from eventcore.store.records import RecordedEvent
 from eventcore.store.single import append_many
+
+_ENDS_LOCKING = re.compile(r"\bFOR\s+UPDATE(\s+OF\s+\w+(\s*,\s*\w+)*)?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +44,9 @@ class Guard:
     key: str
 
     def __post_init__(self) -> None:
-        if "FOR UPDATE" not in self.statement.upper():
-            raise ValueError("guard: the statement must lock the rows it returns (FOR UPDATE)")
+        if not _ENDS_LOCKING.search(self.statement):
+            raise ValueError("guard: the statement must end in FOR UPDATE [OF ...], to which a "
+                             "group adds SKIP LOCKED")
 
 
 class GuardRefused(Exception):
@@ -63,7 +67,7 @@ GuardedItem = tuple[Prepared, Sequence[Any], str]
 
 async def append_guarded(conn: asyncpg.Connection, source: str, channel: str | None,
                          statement: str, guard: str, items: Sequence[GuardedItem], *,
-                         wait: bool = True) -> list[RecordedEvent | BatchConflict | GuardRefused]:
+                         wait: bool) -> list[RecordedEvent | BatchConflict | GuardRefused]:
     """In one transaction (a savepoint in the caller's, if there is one): `guard` for all the
     items' keys, then `statement` for each item it let through. Per item its record, the
     conflict that left it unwritten, or `GuardRefused` (`GuardSkipped` when not `wait`ing: the

@@ -114,7 +114,7 @@ async def _new_participants(url: str, count: int, authorize: http_load.Authorize
             status, answer = await conn.post(body, authorize(listener))
             if status != 201:
                 raise RuntimeError(f"a new participant was refused: {status} {answer[:200]!r}")
-            if json.loads(body)["participant"]["contact"].get("email"):  # email feedback works
+            if json.loads(body)["participant"]["contact"].get("email"):  # (the demo's all have)
                 pids.append(json.loads(answer)["participant_id"])
         return pids
     finally:

@@ -101,7 +101,7 @@ async def _waiting_on_a_lock(pool: asyncpg.Pool) -> bool:
     async with pool.acquire() as conn:
         return bool(await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND datname = current_database()"))
+            " AND application_name = current_setting('application_name')"))  # this test's pool
 
 
 async def test_a_held_row_delays_only_its_caller_whose_guard_then_sees_it_gone(
@@ -153,7 +153,8 @@ async def test_a_conflict_names_its_caller_and_a_failing_write_stays_with_its_ow
     try:
         async with pool.acquire() as conn:
             with pytest.raises(BatchConflict) as conflict:
-                await append_guarded(conn, SOURCE, None, with_writes(NOTED), LIVE, items)
+                await append_guarded(conn, SOURCE, None, with_writes(NOTED), LIVE, items,
+                                     wait=True)
             assert conflict.value.row == 1
             assert await conn.fetchval("SELECT count(*) FROM events") == 0
         await _add_long_member(pool)
@@ -198,3 +199,11 @@ async def test_in_a_transaction_or_alone_a_guarded_append_is_all_or_nothing(
         assert await _noted(pool, store) == {1: "m1", 2: "m3"}
     finally:
         await pool.close()
+
+
+def test_a_guard_must_end_in_the_lock_a_group_can_make_skip() -> None:
+    assert Guard(f"{LIVE} OF members", "m1").key == "m1"
+    for statement in ("SELECT member_id FROM members", f"{LIVE} NOWAIT", f"{LIVE};",
+                      f"{LIVE} LIMIT 1"):
+        with pytest.raises(ValueError, match="FOR UPDATE"):
+            Guard(statement, "m1")

@@ -106,6 +106,36 @@ async def test_an_address_removed_after_it_was_found_refuses_email_feedback(
     assert len(_logged_for(await _events(intake), pid)) == 2  # the first and the replacing one
 
 
+async def test_an_address_removed_while_the_guard_waits_refuses_email_feedback(
+    intake: RunningIntake,
+) -> None:
+    """The participant's row held by a transaction that marks their contact as holding no
+    address, while the conversation (email feedback, none given) waits on it: once that
+    commits, the guard, reading both rows again, refuses it (422)."""
+    pid = (await intake.client.post("/conversations", json=request())).json()["participant_id"]
+    pool = intake.runtime.pool
+    assert pool is not None
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM participants WHERE participant_id = $1 FOR UPDATE", pid)
+        await conn.execute(
+            "UPDATE participant_contacts SET has_email = false WHERE participant_id = $1", pid)
+        posting = asyncio.create_task(intake.client.post("/conversations", json=request(
+            participant={"id": pid}, consent=EMAIL_FEEDBACK)))
+        for _ in range(500):
+            if await intake.fetchrow(
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND application_name = current_setting('application_name')"):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the conversation never waited on the participant's row")
+        assert not posting.done()
+    refused = await asyncio.wait_for(posting, timeout=10)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["problems"][0]["field"] == "participant.contact.email"
+    assert len(_logged_for(await _events(intake), pid)) == 1
+
+
 async def test_conversations_erasures_and_consent_changes_at_once(
     intake: RunningIntake, caplog: pytest.LogCaptureFixture,
 ) -> None:
