@@ -212,8 +212,8 @@ class EventStore:
         if group is None and check is None:  # in the caller's transaction, or past the cap
             [record] = await self._waking(self._one(conn, row, statement, arguments))
             return record
-        [outcome] = [GuardSkipped("")] if group is None else await group.submit(conn, [item])
-        if isinstance(outcome, GuardSkipped):  # alone, or its row was held: waiting for it
+        outcome = None if group is None else (await group.submit(conn, [item]))[0]
+        if outcome is None or isinstance(outcome, GuardSkipped):  # alone, or its row was held
             [outcome] = await self._write_with(statement, check, conn, [item], wait=True)
         if isinstance(outcome, BatchConflict | GuardRefused):
             raise outcome

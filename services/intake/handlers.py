@@ -64,6 +64,7 @@ class RequestContext:
 _EMAIL_NEEDED = RuleBroken("participant.contact.email",
                            "an email address is needed to send feedback by email")
 _ERASED = RuleBroken("participant.id", "this participant has been erased")
+_UNKNOWN = RuleBroken("participant.id", "unknown participant")
 #: The guards of a returning participant's conversation: their rows locked in id order (before
 #: the source head, as an erasure locks its participant's), those not erased let through; and,
 #: for feedback by email with no address given, their contact row locked too, and let through if
@@ -154,7 +155,7 @@ class Intake:
         perhaps since their key was read), or no email address on record for email feedback."""
         row = await conn.fetchrow("SELECT erased FROM participants WHERE participant_id = $1", pid)
         if row is None:
-            return Rejected([RuleBroken("participant.id", "unknown participant")], 404)
+            return Rejected([_UNKNOWN], 404)
         return Rejected([_ERASED], 409) if row["erased"] else Rejected([_EMAIL_NEEDED])
 
     def _conversation_logged(self, cmd: LogConversation, ctx: RequestContext,
@@ -184,7 +185,7 @@ class Intake:
             pid,
         )
         if row is None:
-            raise Rejected([RuleBroken("participant.id", "unknown participant")], 404)
+            raise Rejected([_UNKNOWN], 404)
         key = None if row["erased"] or row["key_id"] is None else self.vault.unwrap(
             pid, row["key_id"], row["wrapped_key"])
         if key is None:

@@ -157,7 +157,8 @@ async def test_a_conflict_names_its_caller_and_a_failing_write_stays_with_its_ow
                                      wait=True)
             assert conflict.value.row == 1
             assert await conn.fetchval("SELECT count(*) FROM events") == 0
-        await _add_long_member(pool)
+        async with pool.acquire() as conn:  # live, its id too long for `noted`
+            await conn.execute("INSERT INTO members VALUES ('mlong', false)")
         one = _caller(pool, store)
         outcomes = await asyncio.gather(*(one(consent_draft(new_subject(), 1), m)
                                           for m in ("m1", "m2", "mlong", "m3", "m5")))
@@ -167,11 +168,6 @@ async def test_a_conflict_names_its_caller_and_a_failing_write_stays_with_its_ow
     finally:
         await pool.close()
 
-
-async def _add_long_member(pool: asyncpg.Pool) -> None:
-    """A live member whose id is too long for `noted`: the guard lets it through."""
-    async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO members VALUES ('mlong', false)")
 
 
 async def test_in_a_transaction_or_alone_a_guarded_append_is_all_or_nothing(
